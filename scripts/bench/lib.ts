@@ -40,6 +40,7 @@ export function runCase(script: string | URL, args: readonly string[], runs: num
 
 /** Called inside a child: time fn once, print the Sample line. */
 export async function measure(fn: () => unknown | Promise<unknown>, extra: Record<string, number> = {}): Promise<void> {
+  // `extra` is read after fn runs, so fn may fill it in (e.g. a result to cross-check).
   (globalThis as { gc?: () => void }).gc?.();
   const t0 = process.hrtime.bigint();
   await fn();

@@ -5,27 +5,39 @@
 //   naive   — a straightforward tree built with one crypto.hash call per node.
 // Our cases: client-sdk on one core, and on two cores (worker threads each
 // hash one subtree; the main thread joins them).
-import { createHash, hash as nodeHash, randomFillSync } from 'node:crypto';
+import { createHash, hash as nodeHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { leafHash, nodeHash as sdkNodeHash, rootFromLeafHashes } from '@concord/client-sdk/merkle';
-import { toHex } from '@concord/client-sdk/bytes';
+import { nodeHash as sdkNodeHash, rootFromLeafData } from '@concord/client-sdk/merkle';
 import { measure, runCase, runsFromEnv, table } from './lib.js';
 
 const N = Number(process.env.BENCH_LEAVES ?? 1_000_000);
 
 function leaves(n: number): Uint8Array {
-  // Deterministic-enough random data; the content does not affect speed.
-  const b = new Uint8Array(n * 32);
-  for (let off = 0; off < b.length; off += 65536) randomFillSync(b, off, Math.min(65536, b.length - off));
+  // Pseudo-random but the same in every child (xorshift32), so every case must
+  // produce the same root; main() checks that they do.
+  // Shared memory, so the two-thread case hands the same bytes to its workers
+  // without a copy.
+  const b = new Uint8Array(new SharedArrayBuffer(n * 32));
+  const w = new Uint32Array(b.buffer);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < w.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    w[i] = x >>> 0;
+  }
   return b;
 }
 
-/** Root of leaves [lo, hi) with client-sdk: hash each leaf, then fold. */
+/** First 48 bits of a root as a number, so children can report it in a Sample. */
+function rootTag(root: Uint8Array): number {
+  return root.subarray(0, 6).reduce((a, v) => a * 256 + v, 0);
+}
+
+/** Root of leaves [lo, hi) with client-sdk's fixed-size-leaf path (what database roots use). */
 function sdkRoot(data: Uint8Array, lo: number, hi: number): Uint8Array {
-  const hashes = new Uint8Array((hi - lo) * 32);
-  for (let i = lo; i < hi; i++) hashes.set(leafHash(data.subarray(i * 32, i * 32 + 32)), (i - lo) * 32);
-  return rootFromLeafHashes(hashes);
+  return rootFromLeafData(data.subarray(lo * 32, hi * 32), 32);
 }
 
 function naiveRoot(data: Uint8Array): Buffer {
@@ -66,8 +78,7 @@ async function twoCoreRoot(data: Uint8Array): Promise<Uint8Array> {
   // Largest power of two below n: the RFC 6962 split point.
   let k = 1;
   while (k * 2 < n) k *= 2;
-  const shared = new SharedArrayBuffer(data.length);
-  new Uint8Array(shared).set(data);
+  const shared = data.buffer as SharedArrayBuffer;
   const run = (lo: number, hi: number) =>
     new Promise<Uint8Array>((resolve, reject) => {
       const w = new Worker(new URL(import.meta.url), { workerData: { shared, lo, hi } });
@@ -80,18 +91,14 @@ async function twoCoreRoot(data: Uint8Array): Promise<Uint8Array> {
 
 async function child(kind: string): Promise<void> {
   const data = leaves(N);
-  let root = '';
-  await measure(
-    async () => {
-      if (kind === 'stream') streamBaseline(N);
-      else if (kind === 'naive') root = toHex(naiveRoot(data));
-      else if (kind === 'sdk') root = toHex(sdkRoot(data, 0, N));
-      else if (kind === 'sdk2') root = toHex(await twoCoreRoot(data));
-      else throw new Error(`unknown case ${kind}`);
-    },
-    { leaves: N },
-  );
-  if (root && process.env.BENCH_CHECK) process.stderr.write(`${kind} ${root}\n`);
+  const result = { leaves: N, root: 0 };
+  await measure(async () => {
+    if (kind === 'stream') streamBaseline(N);
+    else if (kind === 'naive') result.root = rootTag(naiveRoot(data));
+    else if (kind === 'sdk') result.root = rootTag(sdkRoot(data, 0, N));
+    else if (kind === 'sdk2') result.root = rootTag(await twoCoreRoot(data));
+    else throw new Error(`unknown case ${kind}`);
+  }, result);
 }
 
 async function main(): Promise<void> {
@@ -99,6 +106,9 @@ async function main(): Promise<void> {
   const me = new URL(import.meta.url);
   const cases = ['stream', 'naive', 'sdk', 'sdk2'] as const;
   const res = Object.fromEntries(cases.map((c) => [c, runCase(me, ['case', c], runs)]));
+  for (const c of ['sdk', 'sdk2'] as const) {
+    if (res[c]!.root !== res.naive!.root) throw new Error(`${c} computed a different root than the naive baseline`);
+  }
   const rate = (c: (typeof cases)[number]) => N / res[c]!.seconds;
   console.log(`\nTree hash of ${N.toLocaleString('en-US')} random 32-byte leaves (median of ${runs}; ${availableParallelism()} cores)`);
   console.log(
