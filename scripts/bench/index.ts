@@ -4,6 +4,8 @@
 const all: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   tree: () => import('./tree.js'),
   verify: () => import('./verify.js'),
+  oprf: () => import('./oprf.js'),
+  intersection: () => import('./intersection.js'),
 };
 
 const wanted = process.argv.slice(2);
