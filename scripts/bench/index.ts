@@ -4,6 +4,7 @@
 const all: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   tree: () => import('./tree.js'),
   verify: () => import('./verify.js'),
+  sequencer: () => import('./sequencer.js'),
   oprf: () => import('./oprf.js'),
   intersection: () => import('./intersection.js'),
 };

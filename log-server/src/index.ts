@@ -1,0 +1,15 @@
+// @concord/log-server: the Concord transparency log server. Nothing imports it but its own
+// tests and the cross-package tests; `concord-log` (cli.ts) runs it.
+export { createApp, DEFAULT_MAX_BLOB_BYTES } from './app.js';
+export type { AppDeps } from './app.js';
+export { openLog } from './log.js';
+export type { LogConfig, OpenLog } from './log.js';
+export { initLog, defaultStoreUrl, InitError } from './init.js';
+export type { InitOptions, InitResult } from './init.js';
+export { Sequencer } from './sequencer.js';
+export type { AddResult, Committed, SequencerOptions } from './sequencer.js';
+export { LogState } from './log-state.js';
+export { LogReader } from './reader.js';
+export { ServerError, toHttpError } from './http-errors.js';
+export type { ServerErrorCode } from './http-errors.js';
+export { nativeEd25519Verify, nativeEd25519VerifyAsync, nativeSigner } from './ed25519-native.js';

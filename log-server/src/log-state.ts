@@ -1,0 +1,302 @@
+// What the server must know about the log's contents to admit a new entry (DESIGN.md "Concord
+// entries", "Policy rules"): the policy chain (which policy is in force at each index) and the
+// latest release. Everything else an entry is checked against is in the entry itself.
+//
+// Admission runs in two steps, because the index an entry gets is known only when the sequencer
+// builds a batch:
+//
+//   precheck(entry)       in the HTTP handler, concurrently with other requests: the author key
+//                         is one the policy in force allows for this type (policy.authorKeysFor),
+//                         the one signature verifies (native Ed25519, on the thread pool), and the
+//                         entry passes the policy rules that need no index (validatePolicy,
+//                         checkEntryLimits; a release names the policy in force and follows the
+//                         latest release).
+//   admit(entry, index)   in the sequencer, one entry at a time in index order, synchronously:
+//                         the same author and succession rules against the policy in force at
+//                         THIS index and the releases admitted before it (including earlier ones
+//                         of the same batch). The signature is not verified again unless the
+//                         policy changed in between and the key that verified is no longer allowed.
+//
+// The policy in force is constant within a batch: an entry that can change the chain (a policy
+// entry, or an endorsement of a policy) is always the last of its batch, and a policy that takes
+// force does so at the index after the endorsement completing its quorum, or at the size of a
+// checkpoint proving its notice (≤ the committed size), never later. The chain is updated only
+// after a batch commits (apply), so a failed batch leaves nothing behind.
+//
+// `verifyAuthor` is client-sdk's policy.verifyEntryAuthor with the parsed keys cached and the
+// signature check asynchronous (parsing a verifier key decodes an Ed25519 point in JavaScript,
+// which costs more than OpenSSL's whole verification); log-server/test/log-state.test.ts checks
+// it answers exactly as verifyEntryAuthor does (same key, or same error class and code).
+
+import { equalBytes, utf8 } from '@concord/client-sdk/bytes';
+import { EntryError, parseSignedEntry, ENTRY_TYPES } from '@concord/client-sdk/entries';
+import type { ReleaseEntry, SignedEntry } from '@concord/client-sdk/entries';
+import { parseVerifierKey, KEY_TYPE_ED25519 } from '@concord/client-sdk/note';
+import type { Ed25519Verify } from '@concord/client-sdk/note';
+import {
+  PolicyChain,
+  PolicyError,
+  authorKeysFor,
+  checkEntryLimits,
+  checkReleasePolicy,
+  checkReleaseSuccession,
+  validatePolicy,
+} from '@concord/client-sdk/policy';
+import type { ChainPolicy, NoticedFrom, PolicyLookup, PolicyRef } from '@concord/client-sdk/policy';
+import type { LogStore } from './storage/types.js';
+import type { Ed25519VerifyAsync } from './ed25519-native.js';
+
+export interface LogStateOptions {
+  /** The log's origin (the log key's name). */
+  readonly origin: string;
+  /** Synchronous Ed25519 (the policy chain's checks; re-verification in admit). */
+  readonly verify: Ed25519Verify;
+  /** The same verification off the event loop (precheck). */
+  readonly verifyAsync: Ed25519VerifyAsync;
+  /** When a non-removal policy counts as noticed (witness times; a later issue). Default: never. */
+  readonly noticedFrom?: NoticedFrom;
+}
+
+/** An entry that passed precheck: parsed, and signed by `authorKey`. */
+export interface Precheck {
+  readonly signed: SignedEntry;
+  /** The verifier key whose signature verified. */
+  readonly authorKey: string;
+}
+
+interface ParsedKey {
+  readonly name: string;
+  readonly keyHash: number;
+  readonly publicKey: Uint8Array;
+}
+
+/** Entries read per storage call while replaying the log at startup. */
+const REPLAY_CHUNK = 4096;
+
+const PREFIX_POLICY = utf8(ENTRY_TYPES.policy + '\n');
+const PREFIX_RELEASE = utf8(ENTRY_TYPES.release + '\n');
+const PREFIX_ENDORSEMENT = utf8(ENTRY_TYPES.endorsement + '\n');
+
+function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
+  if (b.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Does this entry change the policy chain (so it must end its batch)? */
+export function changesPolicyChain(se: SignedEntry): boolean {
+  const e = se.entry;
+  return e.type === 'policy' || (e.type === 'endorsement' && e.subject.kind === 'policy');
+}
+
+export class LogState {
+  readonly origin: string;
+  private readonly opts: LogStateOptions;
+  private readonly chain: PolicyChain;
+  private readonly keys = new Map<string, ParsedKey>();
+  private lastRelease: { entry: ReleaseEntry; leaf: Uint8Array } | undefined;
+  private applied = 0;
+  private inForce: ChainPolicy | undefined;
+
+  constructor(opts: LogStateOptions) {
+    this.opts = opts;
+    this.origin = opts.origin;
+    this.chain = new PolicyChain({ origin: opts.origin, ed25519Verify: opts.verify, noticedFrom: opts.noticedFrom });
+  }
+
+  /** Entries applied so far: the next entry gets this index. */
+  get size(): number {
+    return this.applied;
+  }
+
+  /** The policy in force at index `size` (the next entry's). */
+  current(): ChainPolicy | undefined {
+    return this.inForce;
+  }
+
+  /** The newest policy in force at `index` (< size, or the current one). */
+  policyAt(index: number): ChainPolicy | undefined {
+    return index >= this.applied ? this.inForce : this.chain.policyAt(index);
+  }
+
+  /** Every policy that took force, anchor first. */
+  policies(): ChainPolicy[] {
+    return this.chain.inForce();
+  }
+
+  /** The latest release in the log. */
+  latestRelease(): { entry: ReleaseEntry; leaf: Uint8Array } | undefined {
+    return this.lastRelease;
+  }
+
+  /**
+   * Reads entries [size, store size) from storage and applies them: at startup, and in a
+   * read-only server to follow the sequencer. Only policy, release and endorsement entries are
+   * parsed (recognised by their first line).
+   */
+  async catchUp(store: LogStore, upTo?: number): Promise<void> {
+    const end = upTo ?? (await store.size());
+    while (this.applied < end) {
+      const start = this.applied;
+      const stop = Math.min(end, start + REPLAY_CHUNK);
+      const rows = await store.readEntries(start, stop);
+      const relevant: { se: SignedEntry; index: number }[] = [];
+      rows.forEach((bytes, i) => {
+        if (startsWith(bytes, PREFIX_POLICY) || startsWith(bytes, PREFIX_RELEASE) || startsWith(bytes, PREFIX_ENDORSEMENT)) {
+          relevant.push({ se: parseSignedEntry(bytes), index: start + i });
+        }
+      });
+      this.applyIndexed(relevant, stop);
+    }
+  }
+
+  /** Applies a committed batch: `entries` at indexes start, start+1, … (start must be size). */
+  apply(entries: readonly SignedEntry[], start: number): void {
+    if (start !== this.applied) throw new Error(`bad math: applying entries at ${start}, state has ${this.applied}`);
+    this.applyIndexed(
+      entries.map((se, i) => ({ se, index: start + i })),
+      start + entries.length,
+    );
+  }
+
+  private applyIndexed(entries: readonly { se: SignedEntry; index: number }[], newSize: number): void {
+    let chainChanged = false;
+    for (const { se, index } of entries) {
+      const e = se.entry;
+      if (changesPolicyChain(se)) {
+        this.chain.add(se, index);
+        chainChanged = true;
+      } else if (e.type === 'release') {
+        this.lastRelease = { entry: e, leaf: se.leafHash };
+      }
+    }
+    const first = this.applied === 0;
+    this.applied = newSize;
+    if (chainChanged || first || this.inForce === undefined) this.refresh();
+  }
+
+  /** Recomputes the policy in force (also when witness evidence may have completed a notice). */
+  refresh(): void {
+    this.inForce = this.chain.policyAt(this.applied);
+  }
+
+  // --- authors ----------------------------------------------------------------------------
+
+  private parsedKey(vkey: string): ParsedKey {
+    let k = this.keys.get(vkey);
+    if (k === undefined) {
+      let p: ReturnType<typeof parseVerifierKey>;
+      try {
+        p = parseVerifierKey(vkey);
+      } catch (e) {
+        throw new EntryError('bad-key', `not a type 0x01 verifier key: ${JSON.stringify(vkey.slice(0, 60))}`, { cause: e });
+      }
+      if (p.type !== KEY_TYPE_ED25519) throw new EntryError('bad-key', 'not a type 0x01 verifier key');
+      k = { name: p.name, keyHash: p.keyHash, publicKey: p.publicKey };
+      if (this.keys.size > 10_000) this.keys.clear(); // keys come from policies: never in practice
+      this.keys.set(vkey, k);
+    }
+    return k;
+  }
+
+  /** The allowed key matching the entry's signature line, or PolicyError('wrong-author'). */
+  private matchAuthor(se: SignedEntry, allowed: readonly string[]): { vkey: string; key: ParsedKey } {
+    for (const vkey of allowed) {
+      const key = this.parsedKey(vkey);
+      if (key.name === se.signature.name && key.keyHash === se.signature.keyHash) return { vkey, key };
+    }
+    throw new PolicyError('wrong-author', `entry signed by ${JSON.stringify(se.signature.name)}, not an allowed author`);
+  }
+
+  private static checkSignature(key: ParsedKey, ok: boolean): void {
+    if (!ok) throw new EntryError('invalid-signature', `signature by ${JSON.stringify(key.name)} does not verify`);
+  }
+
+  /**
+   * policy.verifyEntryAuthor, asynchronously: the allowed key that signed the entry, after its
+   * signature verified. Throws what verifyEntryAuthor throws: PolicyError (authorKeysFor's codes,
+   * 'wrong-author') or EntryError ('invalid-signature').
+   */
+  async verifyAuthor(se: SignedEntry, inForce: PolicyRef | undefined): Promise<string> {
+    const { vkey, key } = this.matchAuthor(se, authorKeysFor(se.entry, inForce));
+    const sig = se.signature.signature;
+    const ok = sig.length === 64 && (await this.opts.verifyAsync(key.publicKey, utf8(se.text), sig));
+    LogState.checkSignature(key, ok);
+    return vkey;
+  }
+
+  /** verifyAuthor, synchronously. */
+  verifyAuthorSync(se: SignedEntry, inForce: PolicyRef | undefined): string {
+    const { vkey, key } = this.matchAuthor(se, authorKeysFor(se.entry, inForce));
+    const sig = se.signature.signature;
+    let ok = false;
+    try {
+      ok = sig.length === 64 && this.opts.verify(key.publicKey, utf8(se.text), sig) === true;
+    } catch {
+      ok = false;
+    }
+    LogState.checkSignature(key, ok);
+    return vkey;
+  }
+
+  // --- admission --------------------------------------------------------------------------
+
+  /** The rules of an entry that depend on the policy and the latest release, not on its index. */
+  private checkRules(se: SignedEntry, policy: ChainPolicy | undefined, index: number, prevRelease: LogState['lastRelease']): void {
+    const e = se.entry;
+    if (e.type === 'policy') {
+      validatePolicy(e, this.origin);
+      return;
+    }
+    if (policy === undefined) throw new PolicyError('no-policy', `a ${e.type} entry with no policy in force`);
+    checkEntryLimits(e, policy.entry);
+    if (e.type === 'release') {
+      const lookup: PolicyLookup = { policyAt: () => policy, byLeaf: (leaf) => (equalBytes(leaf, policy.leaf) ? policy : undefined) };
+      checkReleasePolicy(e, index, lookup);
+      checkReleaseSuccession(prevRelease, e);
+    }
+  }
+
+  /** Step 1 (see the header): author, signature and index-free rules against the current state. */
+  async precheck(se: SignedEntry): Promise<Precheck> {
+    const policy = this.inForce;
+    const authorKey = await this.verifyAuthor(se, policy);
+    // The state may have moved on while the signature was being verified: check the rules
+    // against the state now (admit checks them once more at the entry's index).
+    this.checkRules(se, this.inForce, this.applied, this.lastRelease);
+    return { signed: se, authorKey };
+  }
+
+  /** Step 2 (see the header): a batch starting at index `start` (= size). */
+  beginBatch(start: number): BatchAdmission {
+    if (start !== this.applied) throw new Error(`bad math: batch at ${start}, state has ${this.applied}`);
+    return new BatchAdmission(this, this.inForce, this.lastRelease);
+  }
+
+  /** @internal BatchAdmission's check of one entry. */
+  admitOne(p: Precheck, index: number, policy: ChainPolicy | undefined, prevRelease: LogState['lastRelease']): void {
+    const allowed = authorKeysFor(p.signed.entry, policy);
+    if (!allowed.includes(p.authorKey)) this.verifyAuthorSync(p.signed, policy);
+    this.checkRules(p.signed, policy, index, prevRelease);
+  }
+}
+
+/** Admits the entries of one batch in index order; see LogState. */
+export class BatchAdmission {
+  private lastRelease: { entry: ReleaseEntry; leaf: Uint8Array } | undefined;
+
+  constructor(
+    private readonly state: LogState,
+    private readonly policy: ChainPolicy | undefined,
+    lastRelease: { entry: ReleaseEntry; leaf: Uint8Array } | undefined,
+  ) {
+    this.lastRelease = lastRelease;
+  }
+
+  /** Throws the typed error that refuses the entry at `index`; else records it as admitted. */
+  admit(p: Precheck, index: number): void {
+    this.state.admitOne(p, index, this.policy, this.lastRelease);
+    const e = p.signed.entry;
+    if (e.type === 'release') this.lastRelease = { entry: e, leaf: p.signed.leafHash };
+  }
+}

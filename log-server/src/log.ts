@@ -1,0 +1,146 @@
+// Opening an existing log for serving: storage, blob store, log key, policy state, sequencer (or
+// none, read-only), reader, rate limiter, and the Hono app over them. Everything comes from the
+// LogConfig passed in: main.ts builds it from the environment; tests and benchmarks directly.
+//
+// One sequencer per log. openLog takes the storage's sequencer lock; if another server holds
+// it, openLog fails with StorageError 'locked' — a second server on the same database refuses to
+// sequence — unless the config asks for `readOnly`, in which case it serves the read API and
+// answers writes with 503 'read-only' (useful to scale reads; it follows the sequencer through
+// storage). A server never silently degrades from sequencing to read-only.
+
+import path from 'node:path';
+import type { Hono } from 'hono';
+import type { Ed25519Verify } from '@concord/client-sdk/note';
+import { parseSignerKey } from '@concord/client-sdk/note';
+import { createApp } from './app.js';
+import { nativeEd25519Verify, nativeEd25519VerifyAsync, nativeSigner } from './ed25519-native.js';
+import type { Ed25519VerifyAsync } from './ed25519-native.js';
+import { defaultStoreUrl } from './init.js';
+import { keyPaths, readSignerKeyFile } from './keys.js';
+import { LogState } from './log-state.js';
+import { RateLimiter } from './rate-limit.js';
+import { LogReader } from './reader.js';
+import { Sequencer } from './sequencer.js';
+import type { Committed } from './sequencer.js';
+import { openBlobStore, openStore } from './storage/index.js';
+import type { BlobStore } from './storage/blobs.js';
+import type { LogStore } from './storage/types.js';
+
+export interface LogConfig {
+  /** Directory with the key files (and, by default, the SQLite database and blobs). */
+  readonly dataDir: string;
+  /** Storage URL; default sqlite:<dataDir>/log.db. */
+  readonly storeUrl?: string;
+  /** Blob directory; default <dataDir>/blobs. */
+  readonly blobDir?: string;
+  /** Serve reads only, without taking the sequencer lock. */
+  readonly readOnly?: boolean;
+  /** POST /add submissions per author key per minute (default 600). */
+  readonly addPerMinute?: number;
+  /** Blob size cap in bytes (default 512 MiB; the policy's 32 × max-entries applies too). */
+  readonly maxBlobBytes?: number;
+  /** Entries per batch at most (default 256). */
+  readonly maxBatch?: number;
+  /** Longest wait for a batch to fill (default 5 ms). */
+  readonly maxDelayMs?: number;
+  /** Bytes of tiles cached in memory (default 64 MiB). */
+  readonly cacheBytes?: number;
+  /** Ed25519 verification (default node:crypto); the async one runs on the thread pool. */
+  readonly verify?: Ed25519Verify;
+  readonly verifyAsync?: Ed25519VerifyAsync;
+  /** Unix seconds (default the system clock). */
+  readonly now?: () => number;
+  /** Called after every committed batch (tests, witness pushers). */
+  readonly onCommit?: (c: Committed) => void;
+  /** Called if the sequencer stops for good; main.ts exits (a restart recovers from storage). */
+  readonly onFatal?: (err: unknown) => void;
+  /** Warnings (key file permissions) and server faults; default console. */
+  readonly warn?: (message: string) => void;
+  readonly logError?: (message: string, err: unknown) => void;
+}
+
+export interface OpenLog {
+  readonly origin: string;
+  readonly app: Hono<any>;
+  readonly store: LogStore;
+  readonly blobs: BlobStore;
+  readonly state: LogState;
+  readonly reader: LogReader;
+  /** Absent when read-only. */
+  readonly sequencer: Sequencer | undefined;
+  /** Sequences what is pending, releases the lock, closes storage. */
+  close(): Promise<void>;
+}
+
+export async function openLog(config: LogConfig): Promise<OpenLog> {
+  const now = config.now ?? (() => Math.floor(Date.now() / 1000));
+  const keys = keyPaths(config.dataDir);
+  const skey = readSignerKeyFile(keys.log, config.warn ?? ((m) => console.warn(`warning: ${m}`)));
+  const signerKey = parseSignerKey(skey);
+  const origin = signerKey.name;
+  const verify = config.verify ?? nativeEd25519Verify();
+  const verifyAsync = config.verifyAsync ?? nativeEd25519VerifyAsync();
+
+  const store = await openStore(config.storeUrl ?? defaultStoreUrl(config.dataDir));
+  let sequencer: Sequencer | undefined;
+  try {
+    const blobs = await openBlobStore(config.blobDir ?? path.join(config.dataDir, 'blobs'), { create: true });
+    const state = new LogState({ origin, verify, verifyAsync });
+    let reader: LogReader | undefined;
+    if (config.readOnly !== true) {
+      sequencer = await Sequencer.start({
+        store,
+        signer: nativeSigner(skey),
+        publicKey: signerKey.publicKey,
+        state,
+        maxBatch: config.maxBatch,
+        maxDelayMs: config.maxDelayMs,
+        onCommit: (c) => {
+          reader?.onCommit(c);
+          config.onCommit?.(c);
+        },
+        onFatal: config.onFatal,
+      });
+    } else {
+      await state.catchUp(store);
+    }
+    reader = new LogReader({ store, state, sequencer, cacheBytes: config.cacheBytes, now });
+    const addLimiter = new RateLimiter(store, { scope: 'add', limit: config.addPerMinute ?? 600, windowSeconds: 60, now });
+    const app = createApp({
+      origin,
+      store,
+      blobs,
+      state,
+      reader,
+      sequencer,
+      addLimiter,
+      verify,
+      now,
+      maxBlobBytes: config.maxBlobBytes,
+      logError: config.logError,
+    });
+    let closed = false;
+    return {
+      origin,
+      app,
+      store,
+      blobs,
+      state,
+      reader,
+      sequencer,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        try {
+          await sequencer?.close();
+        } finally {
+          await store.close();
+        }
+      },
+    };
+  } catch (err) {
+    await sequencer?.close().catch(() => {});
+    await store.close();
+    throw err;
+  }
+}

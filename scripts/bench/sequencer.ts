@@ -1,0 +1,389 @@
+// Log server throughput, each case against a baseline measured in the same run:
+//
+//   sequencing  64 concurrent HTTP clients (keep-alive) POST small signed entries (org
+//               endorsements, ~190 bytes) to `concord-log serve` for BENCH_SEQ_SECONDS; every
+//               answer is an entry durably committed (SQLite WAL synchronous=FULL; PostgreSQL
+//               synchronous_commit=on). Reported: entries/s and p50/p99 latency. Baselines, on
+//               the same machine in the same run: node:crypto verifying as many Ed25519
+//               signatures per second as it can on one core (the floor of the server's work per
+//               entry), and a bare node:http server answering the same POSTs without doing
+//               anything (the floor of HTTP itself with this load generator).
+//   tiles       64 concurrent clients GET full hash tiles (8 KiB, all cached) from the log
+//               server, and the same bytes from a bare node:http server (the baseline).
+//
+// The server and the baseline servers run in their own processes; the load generator (this
+// file, below) runs in the case's child process, loopback only, bounded in time. On PostgreSQL
+// (when DATABASE_URL is set) the sequencing case runs in a fresh database created and dropped
+// around each run. The machine's cores are shared by the server, the load generator and the
+// libuv threads that verify signatures, so absolute numbers are lower bounds.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { toBase64, utf8 } from '@concord/client-sdk/bytes';
+import { generateCosignatureKey } from '@concord/client-sdk/cosignature';
+import { formatSignatureLine, generateKey, parseSignerKey } from '@concord/client-sdk/note';
+import { initLog } from '@concord/log-server/init';
+import { nativeSigner } from '@concord/log-server/ed25519-native';
+import { runCase, runsFromEnv, table } from './lib.js';
+
+const CLIENTS = 64;
+const SEQ_SECONDS = Number(process.env.BENCH_SEQ_SECONDS ?? 6);
+const TILE_SECONDS = Number(process.env.BENCH_TILE_SECONDS ?? 4);
+const WARMUP_SECONDS = 1;
+const CLI = fileURLToPath(new URL('../../../log-server/dist/cli.js', import.meta.url));
+
+// --- load generator -------------------------------------------------------------------------
+
+interface LoadResult {
+  ok: number;
+  failed: number;
+  seconds: number;
+  latenciesMs: number[];
+}
+
+function request(agent: http.Agent, port: number, method: string, p: string, body?: Uint8Array): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: p, agent, headers: body ? { 'content-length': body.length } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * `clients` loops, each sending its next request as soon as the previous answered, for
+ * `seconds` after a warm-up; `next(client)` gives the request. Counts 2xx answers.
+ */
+async function load(
+  port: number,
+  clients: number,
+  seconds: number,
+  next: (client: number) => { method: string; path: string; body?: Uint8Array },
+): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  const warmEnd = performance.now() + WARMUP_SECONDS * 1000;
+  const end = warmEnd + seconds * 1000;
+  const res: LoadResult = { ok: 0, failed: 0, seconds, latenciesMs: [] };
+  const loop = async (client: number): Promise<void> => {
+    while (performance.now() < end) {
+      const r = next(client);
+      const t0 = performance.now();
+      let ok = false;
+      try {
+        ok = (await request(agent, port, r.method, r.path, r.body)).status < 300;
+      } catch {
+        ok = false;
+      }
+      const t1 = performance.now();
+      if (t0 >= warmEnd && t1 <= end) {
+        if (ok) {
+          res.ok++;
+          res.latenciesMs.push(t1 - t0);
+        } else res.failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, i) => loop(i)));
+  agent.destroy();
+  return res;
+}
+
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+// --- servers --------------------------------------------------------------------------------
+
+/** Extra node options for the log server process (e.g. BENCH_SERVER_NODE_ARGS=--cpu-prof). */
+function serverNodeArgs(): string[] {
+  return (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
+/** Starts a node process running `args`, resolving with its port once it prints "listening on http://…:<port>". */
+function startServer(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]) });
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const done = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await done;
+}
+
+/** A bare node:http server script: answers every request with 200 and `bytes` (or a tiny JSON). */
+const BARE_SERVER = `
+const http = require('node:http');
+const fs = require('node:fs');
+const tiles = process.argv[2] ? JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) : {};
+const bodies = new Map(Object.entries(tiles).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+const ok = Buffer.from('{"index":1,"leafHash":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}');
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const b = bodies.get(req.url);
+    if (b) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'public, max-age=604800, immutable', 'access-control-allow-origin': '*', 'content-length': b.length });
+      res.end(b);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json', 'access-control-allow-origin': '*', 'content-length': ok.length });
+      res.end(ok);
+    }
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
+`;
+
+// --- fixtures -------------------------------------------------------------------------------
+
+interface Org {
+  name: string;
+  skey: string;
+  vkey: string;
+}
+
+function policyText(orgs: Org[]): string {
+  const juris = ['US', 'FR', 'DE', 'JP'];
+  const witnesses = [1, 2, 3, 4].map((i) => generateCosignatureKey(`w${i}.bench`));
+  return JSON.stringify({
+    origin: 'bench.example/concord',
+    'hash-algorithm': 'pdq-256',
+    'min-orgs': 2,
+    'min-jurisdictions': 2,
+    'endorsement-quorum': { orgs: 2, jurisdictions: 2 },
+    'notice-period': 86_400,
+    'max-checkpoint-age': 86_400,
+    'max-release-age': 2_592_000,
+    'max-entries': 1_000_000,
+    'max-added': 10_000,
+    'oprf-limit': 100_000,
+    orgs: orgs.map((o, i) => ({ name: o.name, jurisdiction: juris[i % juris.length], vkey: o.vkey })),
+    witnesses: witnesses.map((w, i) => ({ vkey: w.vkey, url: `https://w${i + 1}.bench/` })),
+    'witness-quorum': 3,
+  });
+}
+
+/** `n` distinct endorsement entries, signed natively (faster than formatting through client-sdk). */
+function makeEntries(orgs: Org[], n: number): Uint8Array[] {
+  const signers = orgs.map((o) => ({ o, s: nativeSigner(o.skey), k: parseSignerKey(o.skey) }));
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const { o, s, k } = signers[i % signers.length]!;
+    const text = `concord/endorsement/v1\norg ${o.name}\nsubject release ${1 + i} ${toBase64(randomBytes(32))}\n`;
+    const sig = s.sign(utf8(text));
+    out.push(utf8(`${text}\n${formatSignatureLine(o.name, k.keyHash, sig)}\n`));
+  }
+  return out;
+}
+
+async function withDatabase<T>(fn: (url: string | undefined) => Promise<T>, backend: string): Promise<T> {
+  if (backend !== 'postgres') return fn(undefined);
+  const base = process.env.DATABASE_URL!;
+  const pg = (await import('pg')).default;
+  const name = `concord_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  try {
+    return await fn(u.toString());
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+// --- cases ----------------------------------------------------------------------------------
+
+async function sequencingCase(backend: string): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'concord-bench-'));
+  try {
+    await withDatabase(async (storeUrl) => {
+      const orgs: Org[] = ['org-a', 'org-b', 'org-c', 'org-d'].map((name) => ({ name, ...generateKey(name) }));
+      await initLog({ dataDir: dir, storeUrl, policyText: policyText(orgs) });
+      // Enough distinct entries for a generous rate; they are not reused.
+      const entries = makeEntries(orgs, Math.ceil(12_000 * (SEQ_SECONDS + WARMUP_SECONDS)));
+      const env: Record<string, string> = { PORT: '0', HOST: '127.0.0.1', CONCORD_ADD_PER_MINUTE: '100000000' };
+      if (storeUrl) env.DATABASE_URL = storeUrl;
+      const { child, port } = await startServer([...serverNodeArgs(), CLI, 'serve', '--data', dir], env);
+      try {
+        let i = 0;
+        const r = await load(port, CLIENTS, SEQ_SECONDS, () => {
+          const body = entries[i++];
+          if (body === undefined) throw new Error('ran out of entries: raise the pre-signed count');
+          return { method: 'POST', path: '/add', body };
+        });
+        const cp = await request(new http.Agent(), port, 'GET', '/checkpoint');
+        const size = Number(cp.body.toString().split('\n')[1]);
+        if (!(size >= r.ok + 1)) throw new Error(`checkpoint size ${size} < acknowledged ${r.ok} + 1`);
+        emit(r);
+      } finally {
+        await stopServer(child);
+      }
+    }, backend);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bareCase(kind: 'post' | 'tiles', tilesFile?: string): Promise<void> {
+  const { child, port } = await startServer(['-e', BARE_SERVER, '--', ...(tilesFile ? [tilesFile] : [])], {});
+  try {
+    const body = makeEntries([{ name: 'org-a', ...generateKey('org-a') }], 1)[0]!;
+    const paths = tilesFile ? Object.keys(JSON.parse(readFileSync(tilesFile, 'utf8')) as Record<string, string>) : [];
+    let i = 0;
+    const r = await load(port, CLIENTS, kind === 'post' ? SEQ_SECONDS : TILE_SECONDS, () =>
+      kind === 'post' ? { method: 'POST', path: '/add', body } : { method: 'GET', path: paths[i++ % paths.length]! },
+    );
+    emit(r);
+  } finally {
+    await stopServer(child);
+  }
+}
+
+async function tilesCase(which: 'log' | 'bare'): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'concord-bench-'));
+  try {
+    const orgs: Org[] = ['org-a', 'org-b', 'org-c'].map((name) => ({ name, ...generateKey(name) }));
+    await initLog({ dataDir: dir, policyText: policyText(orgs) });
+    const { child, port } = await startServer([CLI, 'serve', '--data', dir], { PORT: '0', HOST: '127.0.0.1', CONCORD_ADD_PER_MINUTE: '100000000' });
+    try {
+      // 20 full level-0 tiles.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+      const entries = makeEntries(orgs, 20 * 256);
+      for (let i = 0; i < entries.length; i += CLIENTS) {
+        await Promise.all(entries.slice(i, i + CLIENTS).map((e) => request(agent, port, 'POST', '/add', e)));
+      }
+      const paths = Array.from({ length: 20 }, (_, n) => `/tile/0/${String(n).padStart(3, '0')}`);
+      const tiles: Record<string, string> = {};
+      for (const p of paths) {
+        const r = await request(agent, port, 'GET', p);
+        if (r.status !== 200 || r.body.length !== 8192) throw new Error(`GET ${p}: ${r.status}`);
+        tiles[p] = r.body.toString('base64');
+      }
+      agent.destroy();
+      if (which === 'bare') {
+        await stopServer(child);
+        const file = path.join(dir, 'tiles.json');
+        writeFileSync(file, JSON.stringify(tiles));
+        await bareCase('tiles', file);
+        return;
+      }
+      let i = 0;
+      emit(await load(port, CLIENTS, TILE_SECONDS, () => ({ method: 'GET', path: paths[i++ % paths.length]! })));
+    } finally {
+      await stopServer(child);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Ed25519 verifications per second on one core (node:crypto, one 190-byte message). */
+function verifyCase(): void {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const msg = randomBytes(190);
+  const sig = cryptoSign(null, msg, privateKey);
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < 2000) {
+    for (let i = 0; i < 100; i++) cryptoVerify(null, msg, publicKey, sig);
+    n += 100;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(JSON.stringify({ seconds, peakMiB: process.resourceUsage().maxRSS / 1024, rate: n / seconds, p50: NaN, p99: NaN, failed: 0 }) + '\n');
+}
+
+function emit(r: LoadResult): void {
+  process.stdout.write(
+    JSON.stringify({
+      seconds: r.seconds,
+      peakMiB: process.resourceUsage().maxRSS / 1024,
+      rate: r.ok / r.seconds,
+      p50: percentile(r.latenciesMs, 50),
+      p99: percentile(r.latenciesMs, 99),
+      failed: r.failed,
+    }) + '\n',
+  );
+}
+
+async function main(): Promise<void> {
+  const runs = runsFromEnv(3);
+  const me = new URL(import.meta.url);
+  const backends = ['sqlite', ...(process.env.DATABASE_URL ? ['postgres'] : [])];
+  const verify = runCase(me, ['case', 'verify'], runs);
+  const bare = runCase(me, ['case', 'bare-post'], runs);
+  const seq = Object.fromEntries(backends.map((b) => [b, runCase(me, ['case', 'seq', b], runs)]));
+  console.log(
+    `\nDurable sequencing: ${CLIENTS} keep-alive HTTP clients POSTing signed entries for ${SEQ_SECONDS} s (median of ${runs}; ${availableParallelism()} cores shared by server and clients)`,
+  );
+  console.log(
+    table([
+      ['case', 'entries/s', 'p50 ms', 'p99 ms', 'failed', '× Ed25519 verify/s', '× bare HTTP'],
+      ['node:crypto Ed25519 verify, one core (floor of work per entry)', verify.rate!, '', '', '', 1, verify.rate! / bare.rate!],
+      ['bare node:http answering the same POSTs (HTTP floor)', bare.rate!, bare.p50!, bare.p99!, bare.failed!, bare.rate! / verify.rate!, 1],
+      ...backends.map((b) => [
+        `concord-log serve, ${b === 'sqlite' ? 'SQLite (WAL, synchronous=FULL)' : 'PostgreSQL (synchronous_commit=on)'}`,
+        seq[b]!.rate!,
+        seq[b]!.p50!,
+        seq[b]!.p99!,
+        seq[b]!.failed!,
+        seq[b]!.rate! / verify.rate!,
+        seq[b]!.rate! / bare.rate!,
+      ]),
+    ]),
+  );
+  console.log(`goal: ≥ 5,000 entries/s on SQLite → ${seq.sqlite!.rate! >= 5000 ? 'met' : 'NOT met'} (${Math.round(seq.sqlite!.rate!)})`);
+
+  const tilesBare = runCase(me, ['case', 'tiles', 'bare'], runs);
+  const tilesLog = runCase(me, ['case', 'tiles', 'log'], runs);
+  console.log(`\nTile GETs: ${CLIENTS} keep-alive clients fetching 20 full 8 KiB hash tiles for ${TILE_SECONDS} s (median of ${runs})`);
+  console.log(
+    table([
+      ['case', 'GETs/s', 'p50 ms', 'p99 ms', 'failed', '× bare'],
+      ['bare node:http serving the same bytes (baseline)', tilesBare.rate!, tilesBare.p50!, tilesBare.p99!, tilesBare.failed!, 1],
+      ['concord-log serve (LRU tile cache)', tilesLog.rate!, tilesLog.p50!, tilesLog.p99!, tilesLog.failed!, tilesLog.rate! / tilesBare.rate!],
+    ]),
+  );
+  console.log(`goal: ≥ 60% of the bare baseline → ${tilesLog.rate! / tilesBare.rate! >= 0.6 ? 'met' : 'NOT met'}`);
+}
+
+if (process.argv[2] === 'case') {
+  const [kind, arg] = [process.argv[3], process.argv[4]];
+  if (kind === 'seq') await sequencingCase(arg!);
+  else if (kind === 'bare-post') await bareCase('post');
+  else if (kind === 'tiles') await tilesCase(arg as 'log' | 'bare');
+  else if (kind === 'verify') verifyCase();
+  else throw new Error(`unknown case ${kind}`);
+  process.exit(0);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  await main();
+}
+
+export { main };
