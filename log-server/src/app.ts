@@ -37,6 +37,9 @@ import { proveConsistency, proveInclusion } from '@concord/client-sdk/merkle';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
 import { PolicyError, verifyRequestAuthor } from '@concord/client-sdk/policy';
 import { parseTilePath } from '@concord/client-sdk/tiles';
+import type { TileCoord } from '@concord/client-sdk/tiles';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { limitBody, contentLength, readBody } from './body.js';
 import { errorBody, isServerFault, ServerError, toHttpError } from './http-errors.js';
 import type { LogState, Precheck } from './log-state.js';
@@ -79,6 +82,10 @@ const NOTE_HEADERS = { ...CORS, 'Content-Type': 'text/plain; charset=utf-8', 'Ca
 const JSON_HEADERS = { ...CORS, 'Content-Type': 'application/json' } as const;
 
 type Env = { Bindings: { incoming?: { url?: string } } };
+
+function tileHeaders(t: TileCoord, gzip: boolean): Record<string, string> {
+  return t.level !== 'entries' ? TILE_HEADERS : gzip ? BUNDLE_GZIP_HEADERS : BUNDLE_HEADERS;
+}
 
 /** The request target as the client sent it (path and query), before any normalisation. */
 function rawTarget(c: Context<Env>): string {
@@ -206,8 +213,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const gz = t.level === 'entries' && acceptsGzip(c.req.header('accept-encoding'));
     const body = reader.cachedTile(t, path, gz) ?? (await reader.tile(t, gz));
     if (body === null) throw new ServerError('not-found', `${path} is beyond the tree`);
-    const headers = t.level !== 'entries' ? TILE_HEADERS : body.gzip ? BUNDLE_GZIP_HEADERS : BUNDLE_HEADERS;
-    return new Response(body.data, { headers });
+    return new Response(body.data, { headers: tileHeaders(t, body.gzip) });
   });
 
   // --- conveniences ---------------------------------------------------------------------------
@@ -327,3 +333,47 @@ export function createApp(deps: AppDeps): Hono<Env> {
 }
 
 async function* emptyBody(): AsyncGenerator<Uint8Array> {}
+
+/**
+ * The Node request listener for `app`: a GET of a canonical tile path whose bytes are in the
+ * reader's cache is answered straight from memory (same headers as the route above), everything
+ * else — misses, anything non-canonical, every other route — goes through the app. Full tiles
+ * are the hottest, immutable, most cacheable thing a log serves; this keeps the framework's
+ * per-request work off that path.
+ */
+export function nodeListener(app: Hono<Env>, reader: LogReader): (req: IncomingMessage, res: ServerResponse) => void {
+  const viaApp = getRequestListener(app.fetch);
+  // Parsed canonical tile paths (parseTilePath is a pure function of the string); bounded.
+  const parsed = new Map<string, TileCoord>();
+  const rawHeaders = (t: TileCoord, gzip: boolean, length: number): string[] => {
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(tileHeaders(t, gzip))) out.push(k, v);
+    out.push('Content-Length', String(length));
+    return out;
+  };
+  return (req, res) => {
+    const url = req.url;
+    if (req.method === 'GET' && url !== undefined && url.startsWith('/tile/')) {
+      const path = url.slice(1);
+      let t = parsed.get(path);
+      if (t === undefined) {
+        try {
+          t = parseTilePath(path); // canonical or nothing: no query, dot segment or escape gets here
+          if (parsed.size >= 4096) parsed.clear();
+          parsed.set(path, t);
+        } catch {
+          t = undefined;
+        }
+      }
+      if (t !== undefined) {
+        const hit = reader.cachedTile(t, path, t.level === 'entries' && acceptsGzip(req.headers['accept-encoding']));
+        if (hit !== undefined) {
+          res.writeHead(200, rawHeaders(t, hit.gzip, hit.data.length));
+          res.end(hit.data);
+          return;
+        }
+      }
+    }
+    void viaApp(req, res);
+  };
+}

@@ -1,6 +1,6 @@
 // @concord/log-server: the Concord transparency log server. Nothing imports it but its own
 // tests and the cross-package tests; `concord-log` (cli.ts) runs it.
-export { createApp, DEFAULT_MAX_BLOB_BYTES } from './app.js';
+export { createApp, nodeListener, DEFAULT_MAX_BLOB_BYTES } from './app.js';
 export type { AppDeps } from './app.js';
 export { openLog } from './log.js';
 export type { LogConfig, OpenLog } from './log.js';

@@ -23,6 +23,11 @@
 // checkpoint proving its notice (≤ the committed size), never later. The chain is updated only
 // after a batch commits (apply), so a failed batch leaves nothing behind.
 //
+// Notice: a policy that is not removal-only takes force only once its notice is proven with
+// witness cosignature times (PolicyChain's `noticedFrom`). Until witnesses are wired in (a later
+// issue) no `noticedFrom` is given, so only removal-only successors take force here: the server
+// keeps applying the policy that devices, which demand the proof, also still apply.
+//
 // `verifyAuthor` is client-sdk's policy.verifyEntryAuthor with the parsed keys cached and the
 // signature check asynchronous (parsing a verifier key decodes an Ed25519 point in JavaScript,
 // which costs more than OpenSSL's whole verification); log-server/test/log-state.test.ts checks
@@ -81,6 +86,18 @@ function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
   if (b.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix[i]) return false;
   return true;
+}
+
+const SUBJECT_POLICY = Buffer.from('\nsubject policy ');
+
+/**
+ * Might these bytes be an endorsement of a policy? The entry format fixes the text as
+ * "concord/endorsement/v1\norg <name>\nsubject <kind> …", so a policy endorsement always has
+ * "\nsubject policy " before its signature; anything that passes is parsed, so a false
+ * positive costs a parse and nothing else.
+ */
+function isPolicyEndorsement(b: Uint8Array): boolean {
+  return startsWith(b, PREFIX_ENDORSEMENT) && Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(SUBJECT_POLICY) >= 0;
 }
 
 /** Does this entry change the policy chain (so it must end its batch)? */
@@ -142,7 +159,7 @@ export class LogState {
       const rows = await store.readEntries(start, stop);
       const relevant: { se: SignedEntry; index: number }[] = [];
       rows.forEach((bytes, i) => {
-        if (startsWith(bytes, PREFIX_POLICY) || startsWith(bytes, PREFIX_RELEASE) || startsWith(bytes, PREFIX_ENDORSEMENT)) {
+        if (startsWith(bytes, PREFIX_POLICY) || startsWith(bytes, PREFIX_RELEASE) || isPolicyEndorsement(bytes)) {
           relevant.push({ se: parseSignedEntry(bytes), index: start + i });
         }
       });

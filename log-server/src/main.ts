@@ -18,8 +18,9 @@
 // with status 1: restarting recomputes everything from storage (crash-only).
 
 import { readFileSync } from 'node:fs';
-import { serve as listen } from '@hono/node-server';
-import type { ServerType } from '@hono/node-server';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { nodeListener } from './app.js';
 import { initLog } from './init.js';
 import type { InitResult } from './init.js';
 import { openLog } from './log.js';
@@ -84,7 +85,7 @@ export async function runInit(args: InitArgs, env: Env = process.env): Promise<I
 
 export interface Serving {
   readonly log: OpenLog;
-  readonly server: ServerType;
+  readonly server: Server;
   readonly port: number;
   stop(): Promise<void>;
 }
@@ -111,8 +112,11 @@ export async function runServe(args: ServeArgs, env: Env = process.env): Promise
     }
     throw err;
   }
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = listen({ fetch: log.app.fetch, hostname: host, port }, () => resolve(s));
+  const server = createServer(nodeListener(log.app, log.reader));
+  server.keepAliveTimeout = 65_000; // longer than common client and proxy idle timeouts
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
   });
   const address = server.address();
   const bound = typeof address === 'object' && address !== null ? address.port : port;

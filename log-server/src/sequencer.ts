@@ -64,6 +64,11 @@ export interface SequencerOptions {
   readonly maxBatch?: number;
   /** A lone submission waits at most this long for company before its batch is built (default 5 ms). */
   readonly maxDelayMs?: number;
+  /**
+   * After an error of unknown outcome, storage is re-read up to 10 times, waiting this many
+   * milliseconds times the attempt number in between (default 100: about 4.5 s in all).
+   */
+  readonly retryDelayMs?: number;
   /** Called after every committed batch, before submitters are answered. Must not throw. */
   readonly onCommit?: (c: Committed) => void;
   /** Called once if the sequencer stops for good (lost lock, another writer, unknown storage state). */
@@ -123,6 +128,7 @@ export class Sequencer {
   private readonly state: LogState;
   private readonly maxBatch: number;
   private readonly maxDelayMs: number;
+  private readonly retryDelayMs: number;
   private readonly onCommit: ((c: Committed) => void) | undefined;
   private readonly onFatal: ((err: unknown) => void) | undefined;
   private readonly lock: SequencerLock;
@@ -151,6 +157,7 @@ export class Sequencer {
     this.state = o.state;
     this.maxBatch = o.maxBatch ?? 256;
     this.maxDelayMs = o.maxDelayMs ?? 5;
+    this.retryDelayMs = o.retryDelayMs ?? 100;
     this.onCommit = o.onCommit;
     this.onFatal = o.onFatal;
     this.lock = lock;
@@ -380,7 +387,7 @@ export class Sequencer {
   private async outcome(start: number, size: number, note: Uint8Array, cause: unknown): Promise<boolean> {
     let lastErr: unknown = cause;
     for (let attempt = 0; attempt < 10; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
+      if (attempt > 0) await new Promise((r) => setTimeout(r, this.retryDelayMs * attempt));
       let now: number;
       let stored: Uint8Array | null = null;
       try {
@@ -402,9 +409,10 @@ export class Sequencer {
     this.stopped = err ?? new Error('stopped');
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    const pool = this.pool;
+    // Everyone still waiting — pooled, or in a batch whose fate is unknown — is answered 503:
+    // a retry (after a restart) is deduplicated, so an entry that did land keeps its index.
     this.pool = [];
-    for (const t of pool) this.refuse(t.hex, new ServerError('unavailable', 'the sequencer has stopped'));
+    for (const hex of [...this.waiting.keys()]) this.refuse(hex, new ServerError('unavailable', 'the sequencer has stopped'));
     this.onFatal?.(err);
   }
 

@@ -225,7 +225,7 @@ describe('blobs', () => {
       signer,
     );
   }
-  const put = (digestHex: string, body: BodyInit | null, authorization?: string, extra: Record<string, string> = {}): Promise<Response> =>
+  const put = (digestHex: string, body: Uint8Array | ReadableStream<Uint8Array> | null, authorization?: string, extra: Record<string, string> = {}): Promise<Response> =>
     Promise.resolve(
       log.app.request(`/blob/sha256/${digestHex}`, {
         method: 'PUT',

@@ -20,10 +20,21 @@ export interface ServerChild {
   output(): string;
 }
 
+/**
+ * The child's environment: this process's, minus DATABASE_URL (CI exports it
+ * for the PostgreSQL suites; a child must use the store its test chose, so a
+ * test that wants PostgreSQL passes DATABASE_URL in `env`), plus `env`.
+ */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0' };
+  delete base.DATABASE_URL;
+  return { ...base, ...env };
+}
+
 /** Starts `concord-log serve …` on a free port; resolves once it listens. */
 export function startServerChild(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<ServerChild> {
   const child = spawn(process.execPath, nodeArgs(['serve', ...args]), {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -53,7 +64,7 @@ export function startServerChild(args: readonly string[], env: Record<string, st
 
 /** Runs `concord-log …` to completion. */
 export function runCli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, nodeArgs(args), { env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, nodeArgs(args), { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

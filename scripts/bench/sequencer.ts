@@ -21,6 +21,7 @@ import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,12 @@ const WARMUP_SECONDS = 1;
 const CLI = fileURLToPath(new URL('../../../log-server/dist/cli.js', import.meta.url));
 
 // --- load generator -------------------------------------------------------------------------
+//
+// A deliberately small HTTP/1.1 client: one keep-alive TCP connection per simulated client,
+// one request in flight on each, requests written as ready-made bytes, responses parsed only
+// as far as the status line and Content-Length. (node:http's client costs several times more
+// CPU per request than the servers measured here, and on a shared 2-core machine the load
+// generator's CPU is taken from the server.)
 
 interface LoadResult {
   ok: number;
@@ -46,6 +53,103 @@ interface LoadResult {
   latenciesMs: number[];
 }
 
+interface Req {
+  method: string;
+  path: string;
+  body?: Uint8Array;
+}
+
+function requestBytes(r: Req): Buffer {
+  const head = `${r.method} ${r.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${r.body ? `Content-Length: ${r.body.length}\r\n` : ''}\r\n`;
+  return r.body ? Buffer.concat([Buffer.from(head), r.body]) : Buffer.from(head);
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+/** One keep-alive connection: send(bytes) resolves with the status code of the response. */
+function connection(port: number): Promise<{ send(b: Buffer): Promise<number>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    let buf: Buffer = Buffer.alloc(0);
+    let pending: { resolve(status: number): void; reject(e: Error): void } | null = null;
+    let need = -1; // bytes of the whole response once the head is parsed
+    let status = 0;
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      for (;;) {
+        if (need < 0) {
+          const end = buf.indexOf(CRLF2);
+          if (end < 0) return;
+          const head = buf.subarray(0, end).toString('latin1');
+          status = Number(head.slice(9, 12));
+          const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+          need = end + 4 + (m ? Number(m[1]) : 0);
+        }
+        if (buf.length < need) return;
+        buf = buf.subarray(need);
+        need = -1;
+        const p = pending;
+        pending = null;
+        p?.resolve(status);
+      }
+    });
+    const fail = (e: Error): void => {
+      const p = pending;
+      pending = null;
+      p?.reject(e);
+    };
+    sock.on('error', fail);
+    sock.on('close', () => fail(new Error('connection closed')));
+    sock.once('connect', () =>
+      resolve({
+        send: (b) =>
+          new Promise<number>((res, rej) => {
+            pending = { resolve: res, reject: rej };
+            sock.write(b);
+          }),
+        close: () => sock.destroy(),
+      }),
+    );
+    sock.once('error', reject);
+  });
+}
+
+/**
+ * `clients` connections, each sending its next request as soon as the previous answered, for
+ * `seconds` after a warm-up; `next(client)` gives the request. Counts 2xx answers.
+ */
+async function load(port: number, clients: number, seconds: number, next: (client: number) => Req): Promise<LoadResult> {
+  const conns = await Promise.all(Array.from({ length: clients }, () => connection(port)));
+  const warmEnd = performance.now() + WARMUP_SECONDS * 1000;
+  const end = warmEnd + seconds * 1000;
+  const res: LoadResult = { ok: 0, failed: 0, seconds, latenciesMs: [] };
+  const loop = async (client: number): Promise<void> => {
+    const c = conns[client]!;
+    while (performance.now() < end) {
+      const bytes = requestBytes(next(client));
+      const t0 = performance.now();
+      let ok = false;
+      try {
+        ok = (await c.send(bytes)) < 300;
+      } catch {
+        return;
+      }
+      const t1 = performance.now();
+      if (t0 >= warmEnd && t1 <= end) {
+        if (ok) {
+          res.ok++;
+          res.latenciesMs.push(t1 - t0);
+        } else res.failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, (_, i) => loop(i)));
+  for (const c of conns) c.close();
+  return res;
+}
+
+/** A single request through node:http (setup and checks, not measured). */
 function request(agent: http.Agent, port: number, method: string, p: string, body?: Uint8Array): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -60,44 +164,6 @@ function request(agent: http.Agent, port: number, method: string, p: string, bod
     req.on('error', reject);
     req.end(body);
   });
-}
-
-/**
- * `clients` loops, each sending its next request as soon as the previous answered, for
- * `seconds` after a warm-up; `next(client)` gives the request. Counts 2xx answers.
- */
-async function load(
-  port: number,
-  clients: number,
-  seconds: number,
-  next: (client: number) => { method: string; path: string; body?: Uint8Array },
-): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const warmEnd = performance.now() + WARMUP_SECONDS * 1000;
-  const end = warmEnd + seconds * 1000;
-  const res: LoadResult = { ok: 0, failed: 0, seconds, latenciesMs: [] };
-  const loop = async (client: number): Promise<void> => {
-    while (performance.now() < end) {
-      const r = next(client);
-      const t0 = performance.now();
-      let ok = false;
-      try {
-        ok = (await request(agent, port, r.method, r.path, r.body)).status < 300;
-      } catch {
-        ok = false;
-      }
-      const t1 = performance.now();
-      if (t0 >= warmEnd && t1 <= end) {
-        if (ok) {
-          res.ok++;
-          res.latenciesMs.push(t1 - t0);
-        } else res.failed++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: clients }, (_, i) => loop(i)));
-  agent.destroy();
-  return res;
 }
 
 function percentile(xs: number[], p: number): number {
@@ -269,36 +335,44 @@ async function bareCase(kind: 'post' | 'tiles', tilesFile?: string): Promise<voi
 
 async function tilesCase(which: 'log' | 'bare'): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'concord-bench-'));
+  const env = { PORT: '0', HOST: '127.0.0.1', CONCORD_ADD_PER_MINUTE: '100000000' };
   try {
     const orgs: Org[] = ['org-a', 'org-b', 'org-c'].map((name) => ({ name, ...generateKey(name) }));
     await initLog({ dataDir: dir, policyText: policyText(orgs) });
-    const { child, port } = await startServer([CLI, 'serve', '--data', dir], { PORT: '0', HOST: '127.0.0.1', CONCORD_ADD_PER_MINUTE: '100000000' });
+    // A log with 20 full level-0 tiles; then a fresh server process, as the baseline gets.
+    let server = await startServer([CLI, 'serve', '--data', dir], env);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
     try {
-      // 20 full level-0 tiles.
-      const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
       const entries = makeEntries(orgs, 20 * 256);
       for (let i = 0; i < entries.length; i += CLIENTS) {
-        await Promise.all(entries.slice(i, i + CLIENTS).map((e) => request(agent, port, 'POST', '/add', e)));
+        await Promise.all(entries.slice(i, i + CLIENTS).map((e) => request(agent, server.port, 'POST', '/add', e)));
       }
-      const paths = Array.from({ length: 20 }, (_, n) => `/tile/0/${String(n).padStart(3, '0')}`);
+    } finally {
+      agent.destroy();
+      await stopServer(server.child);
+    }
+    const paths = Array.from({ length: 20 }, (_, n) => `/tile/0/${String(n).padStart(3, '0')}`);
+    server = await startServer([...serverNodeArgs(), CLI, 'serve', '--data', dir], env);
+    try {
       const tiles: Record<string, string> = {};
+      const one = new http.Agent();
       for (const p of paths) {
-        const r = await request(agent, port, 'GET', p);
+        const r = await request(one, server.port, 'GET', p);
         if (r.status !== 200 || r.body.length !== 8192) throw new Error(`GET ${p}: ${r.status}`);
         tiles[p] = r.body.toString('base64');
       }
-      agent.destroy();
+      one.destroy();
       if (which === 'bare') {
-        await stopServer(child);
+        await stopServer(server.child);
         const file = path.join(dir, 'tiles.json');
         writeFileSync(file, JSON.stringify(tiles));
         await bareCase('tiles', file);
         return;
       }
       let i = 0;
-      emit(await load(port, CLIENTS, TILE_SECONDS, () => ({ method: 'GET', path: paths[i++ % paths.length]! })));
+      emit(await load(server.port, CLIENTS, TILE_SECONDS, () => ({ method: 'GET', path: paths[i++ % paths.length]! })));
     } finally {
-      await stopServer(child);
+      await stopServer(server.child);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
