@@ -182,7 +182,9 @@ function serverNodeArgs(): string[] {
 /** Starts a node process running `args`, resolving with its port once it prints "listening on http://…:<port>". */
 function startServer(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // The server uses PostgreSQL only when the case says so (DATABASE_URL in `env`).
+    const { DATABASE_URL: _ignored, ...inherited } = process.env;
+    const child = spawn(process.execPath, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
       out += b.toString();
