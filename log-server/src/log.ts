@@ -41,7 +41,7 @@ export interface LogConfig {
   readonly maxBlobBytes?: number;
   /** Entries per batch at most (default 256). */
   readonly maxBatch?: number;
-  /** Longest wait for a batch to fill (default 5 ms). */
+  /** Longest wait for a batch to fill (default 2 ms). */
   readonly maxDelayMs?: number;
   /** Bytes of tiles cached in memory (default 64 MiB). */
   readonly cacheBytes?: number;

@@ -8,7 +8,7 @@
 //   CONCORD_ADD_PER_MINUTE     POST /add submissions per author key per minute (default 600)
 //   CONCORD_MAX_BLOB_BYTES     blob size cap (default 536870912 = 512 MiB; ≤ 32 × max-entries too)
 //   CONCORD_BATCH_MAX          entries per sequencing batch (default 256)
-//   CONCORD_BATCH_DELAY_MS     longest wait for a batch to fill (default 5)
+//   CONCORD_BATCH_DELAY_MS     longest wait for a batch to fill (default 2)
 //   CONCORD_CACHE_BYTES        tile cache size (default 67108864 = 64 MiB)
 //
 // serve: opens the log (never creates one: a missing log is an error), takes the sequencer
