@@ -36,6 +36,7 @@ import type { RequestAuthorization } from '@concord/client-sdk/entries';
 import { proveConsistency, proveInclusion } from '@concord/client-sdk/merkle';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
 import { PolicyError, verifyRequestAuthor } from '@concord/client-sdk/policy';
+import type { ChainPolicy, RequesterRole } from '@concord/client-sdk/policy';
 import { parseTilePath } from '@concord/client-sdk/tiles';
 import type { TileCoord } from '@concord/client-sdk/tiles';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -49,6 +50,10 @@ import type { Sequencer } from './sequencer.js';
 import type { BlobStore } from './storage/blobs.js';
 import { leafHashOf } from './storage/common.js';
 import type { LogStore } from './storage/types.js';
+import type { BlindingKey } from './keys.js';
+import { registerOprfRoutes } from './routes/oprf.js';
+import { registerReleaseRoutes } from './routes/release.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 
 export interface AppDeps {
   /** The log's origin (the log key's name): request notes must name it. */
@@ -69,6 +74,28 @@ export interface AppDeps {
   readonly maxBlobBytes?: number;
   /** Where server faults (5xx) are reported; default console.error. */
   readonly logError?: (message: string, err: unknown) => void;
+  /** The operator's blinding key (POST /oprf/evaluate); absent: the OPRF answers 503. */
+  readonly blindingKey?: BlindingKey;
+}
+
+/** What route modules (routes/*.ts) get: the app's dependencies plus its shared helpers. */
+export interface RouteContext {
+  readonly deps: AppDeps;
+  /** The raw path, refused unless canonical (see strictPath). */
+  strictPath(c: Context<Env>): string;
+  /** The raw request target (path and query) as the client sent it. */
+  rawTarget(c: Context<Env>): string;
+  /** A canonical decimal query parameter, or a 400. */
+  decimalParam(c: Context<Env>, name: string): number;
+  json(body: unknown, status?: number, headers?: Record<string, string>): Response;
+  /** Authenticates a Concord-Note request for `method` with this body digest (see createApp). */
+  authorize(c: Context<Env>, method: string, bodySha256: Uint8Array): Promise<Authorized>;
+}
+
+/** Who signed an authenticated request, and the policy in force that lists them. */
+export interface Authorized {
+  readonly who: { readonly role: RequesterRole; readonly name: string; readonly vkey: string };
+  readonly policy: ChainPolicy;
 }
 
 export const DEFAULT_MAX_BLOB_BYTES = 512 * 1024 * 1024;
@@ -81,7 +108,7 @@ const BUNDLE_HEADERS = { ...TILE_HEADERS, Vary: 'Accept-Encoding' } as const;
 const NOTE_HEADERS = { ...CORS, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' } as const;
 const JSON_HEADERS = { ...CORS, 'Content-Type': 'application/json' } as const;
 
-type Env = { Bindings: { incoming?: { url?: string } } };
+export type Env = { Bindings: { incoming?: { url?: string } } };
 
 function tileHeaders(t: TileCoord, gzip: boolean): Record<string, string> {
   return t.level !== 'entries' ? TILE_HEADERS : gzip ? BUNDLE_GZIP_HEADERS : BUNDLE_HEADERS;
@@ -173,6 +200,35 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const maxBlob = deps.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
   const logError = deps.logError ?? ((m, e) => console.error(m, e));
   const app = new Hono<Env>();
+
+  /**
+   * Authenticates a write that is not self-authenticating (DESIGN.md "Requests that need
+   * authority"): the Authorization: Concord-Note header, signed by an org, auditor or the
+   * operator of the policy in force, for this origin, method, raw target and body digest,
+   * within 300 s of now, with a nonce not seen in the last 600 s (remembered in storage, so
+   * across restarts). Answers 401 'unauthenticated' / 'replayed-request' otherwise.
+   */
+  const authorize = async (c: Context<Env>, method: string, bodySha256: Uint8Array): Promise<Authorized> => {
+    const header = c.req.header('authorization');
+    if (header === undefined) throw new ServerError('unauthenticated', 'this request needs Authorization: Concord-Note <base64>');
+    const now = deps.now();
+    const policy = state.current();
+    if (policy === undefined) throw new ServerError('unavailable', 'no policy in force');
+    let who: Authorized['who'];
+    let nonce: Uint8Array;
+    try {
+      const auth = parseAuthorizationHeader(header);
+      who = verifyRequestAuthor(auth, policy.entry, { ed25519Verify: deps.verify });
+      checkRequestHeaders(auth, { origin: deps.origin, method, target: rawTarget(c), bodySha256, now });
+      nonce = auth.request.nonce;
+    } catch (err) {
+      unauthenticated(err);
+    }
+    if (!(await store.rememberNonce(who.vkey, nonce, now + REQUEST_NONCE_TTL, now))) {
+      throw new ServerError('replayed-request', 'this request note was already used');
+    }
+    return { who, policy };
+  };
 
   app.onError((err, c) => {
     const e = toHttpError(err);
@@ -287,35 +343,18 @@ export function createApp(deps: AppDeps): Hono<Env> {
     strictPath(c);
     if (deps.sequencer === undefined) throw new ServerError('read-only', 'this server does not accept uploads; use the sequencing server');
     const digest = blobDigest(c.req.param('hex'));
-    const header = c.req.header('authorization');
-    if (header === undefined) throw new ServerError('unauthenticated', 'blob uploads need Authorization: Concord-Note <base64>');
-    const now = deps.now();
-    const policy = state.current();
-    if (policy === undefined) throw new ServerError('unavailable', 'no policy in force');
-    let who: { vkey: string };
-    let nonce: Uint8Array;
-    try {
-      const auth = parseAuthorizationHeader(header);
-      who = verifyRequestAuthor(auth, policy.entry, { ed25519Verify: deps.verify });
-      checkRequestHeaders(auth, { origin: deps.origin, method: 'PUT', target: rawTarget(c), bodySha256: digest, now });
-      nonce = auth.request.nonce;
-    } catch (err) {
-      unauthenticated(err);
-    }
+    const { policy } = await authorize(c, 'PUT', digest);
     // DESIGN.md: at most 32 × max-entries bytes (a database of max-entries 32-byte elements).
     const maxBytes = Math.min(maxBlob, 32 * policy.entry.maxEntries);
     const announced = contentLength(c.req.raw);
     if (announced !== null && announced > maxBytes) throw new ServerError('too-large', `blobs are at most ${maxBytes} bytes`);
-    if (!(await store.rememberNonce(who.vkey, nonce, now + REQUEST_NONCE_TTL, now))) {
-      throw new ServerError('replayed-request', 'this request note was already used');
-    }
     const known = await store.getBlobMeta(digest);
     if (known !== null && (await blobs.has(digest))) {
       return json({ digest: `sha256:${toHex(digest)}`, size: known.size }, 200);
     }
     const body = c.req.raw.body;
     const { size } = await blobs.put(digest, body === null ? emptyBody() : limitBody(body, maxBytes), { maxBytes });
-    await store.putBlobMeta({ digest, size, createdAt: now });
+    await store.putBlobMeta({ digest, size, createdAt: deps.now() });
     return json({ digest: `sha256:${toHex(digest)}`, size }, 201);
   });
 
@@ -328,6 +367,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
       headers: { ...TILE_HEADERS, 'Content-Length': String(blob.size) },
     });
   });
+
+  // --- OPRF, release bundles, dashboard (one module each) -------------------------------------
+  const ctx: RouteContext = { deps, strictPath, rawTarget, decimalParam, json, authorize };
+  registerOprfRoutes(app, ctx);
+  registerReleaseRoutes(app, ctx);
+  registerDashboardRoutes(app, ctx);
 
   return app;
 }

@@ -8,6 +8,7 @@
 // answers writes with 503 'read-only' (useful to scale reads; it follows the sequencer through
 // storage). A server never silently degrades from sequencing to read-only.
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Hono } from 'hono';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
@@ -16,7 +17,7 @@ import { createApp } from './app.js';
 import { nativeEd25519Verify, nativeEd25519VerifyAsync, nativeSigner } from './ed25519-native.js';
 import type { Ed25519VerifyAsync } from './ed25519-native.js';
 import { defaultStoreUrl } from './init.js';
-import { keyPaths, readSignerKeyFile } from './keys.js';
+import { keyPaths, readBlindingKeyFile, readSignerKeyFile } from './keys.js';
 import { LogState } from './log-state.js';
 import { RateLimiter } from './rate-limit.js';
 import { LogReader } from './reader.js';
@@ -75,7 +76,11 @@ export interface OpenLog {
 export async function openLog(config: LogConfig): Promise<OpenLog> {
   const now = config.now ?? (() => Math.floor(Date.now() / 1000));
   const keys = keyPaths(config.dataDir);
-  const skey = readSignerKeyFile(keys.log, config.warn ?? ((m) => console.warn(`warning: ${m}`)));
+  const warn = config.warn ?? ((m: string) => console.warn(`warning: ${m}`));
+  const skey = readSignerKeyFile(keys.log, warn);
+  // The blinding key serves POST /oprf/evaluate on the sequencing server only; a read-only
+  // replica never holds it (DESIGN.md: it is the operator's crown jewel).
+  const blindingKey = config.readOnly === true || !existsSync(keys.blinding) ? undefined : readBlindingKeyFile(keys.blinding, warn);
   const signerKey = parseSignerKey(skey);
   const origin = signerKey.name;
   const verify = config.verify ?? nativeEd25519Verify();
@@ -118,6 +123,7 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
       now,
       maxBlobBytes: config.maxBlobBytes,
       logError: config.logError,
+      blindingKey,
     });
     let closed = false;
     return {

@@ -1,0 +1,11 @@
+// concord org contribute, org audit-release, org endorse (not yet available).
+
+import type { Command } from '../cli-common.js';
+
+const unavailable = (summary: string): Command => ({ summary, usage: '', run: async (_a, io) => (io.stderr('not yet available\n'), 1) });
+
+export const commands: Record<string, Command> = {
+  'org contribute': unavailable('org contribute'),
+  'org audit-release': unavailable('org audit-release'),
+  'org endorse': unavailable('org endorse'),
+};

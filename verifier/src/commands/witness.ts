@@ -1,0 +1,10 @@
+// concord witness serve, policy export (not yet available).
+
+import type { Command } from '../cli-common.js';
+
+const unavailable = (summary: string): Command => ({ summary, usage: '', run: async (_a, io) => (io.stderr('not yet available\n'), 1) });
+
+export const commands: Record<string, Command> = {
+  'witness serve': unavailable('witness serve'),
+  'policy export': unavailable('policy export'),
+};
