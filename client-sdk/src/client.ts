@@ -194,7 +194,10 @@ export class LogClient {
       throw new ClientError('bad-input', `log URL must be http(s)://host[/path]: ${JSON.stringify(String(opts.url).slice(0, 100))}`);
     }
     this.url = opts.url.replace(/\/+$/, '');
-    const f = opts.fetch ?? (globalThis.fetch as unknown as Fetch | undefined);
+    // globalThis.fetch must be called with globalThis as `this` (browsers throw "Illegal
+    // invocation" otherwise), so it is bound, never stored bare.
+    const g = globalThis.fetch as unknown as Fetch | undefined;
+    const f = opts.fetch ?? (g === undefined ? undefined : (g.bind(globalThis) as Fetch));
     if (f === undefined) throw new ClientError('bad-input', 'no fetch function');
     this.fetchFn = f;
     this.timeoutMs = opts.timeoutMs ?? 30_000;

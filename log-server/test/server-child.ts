@@ -26,7 +26,8 @@ export interface ServerChild {
  * test that wants PostgreSQL passes DATABASE_URL in `env`), plus `env`.
  */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0' };
+  // The fixtures' witness URLs are made up: children do not push to them (tests that push say so).
+  const base: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0', CONCORD_WITNESS_PUSH: 'off' };
   delete base.DATABASE_URL;
   return { ...base, ...env };
 }

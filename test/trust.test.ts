@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseTrust, LogViewError } from '@concord/verifier/log-view';
 import { signEntry } from '@concord/client-sdk/entries';
 import { generateKey, newSigner } from '@concord/client-sdk/note';
-import { makeFixture } from '../../log-server/test/helpers.js';
+import { makeFixture } from '../log-server/test/helpers.js';
 import { initLog } from '@concord/log-server/init';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
