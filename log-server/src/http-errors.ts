@@ -9,7 +9,7 @@
 // PolicyError, TilesError, …, or this module's ServerError), so programs switch on it. The
 // status follows one rule per kind of failure:
 //
-//   400  the input is malformed (an entry, a path, a query parameter)
+//   400  the input is malformed (an entry, a path, a query parameter, an OPRF request body)
 //   401  a Concord-Note request authorisation is missing, malformed, stale, replayed, signed by
 //        someone who may not make requests, or does not verify (the specific reason is the code)
 //   403  a well-formed entry whose author may not write it, or whose signature does not verify
@@ -17,7 +17,7 @@
 //   409  the entry conflicts with the log's state (release or policy succession)
 //   413  a body, entry or blob above its size cap
 //   422  a well-formed entry that breaks a policy rule (floors, max-entries, …)
-//   429  the author key's submission rate is exhausted
+//   429  the author key's submission rate, or a requester key's daily OPRF quota, is exhausted
 //   500  a bug or an invariant that failed (never the client's fault; details only in the log)
 //   503  this server cannot sequence (read-only, stopped, or storage in an unknown state)
 //
@@ -110,6 +110,9 @@ const TABLE: Record<string, { default: number; codes: Record<string, number> }> 
   CheckpointError: { default: 500, codes: {} },
   BlobError: { default: 500, codes: { 'digest-mismatch': 400, 'too-large': 413, 'bad-input': 400 } },
   StorageError: { default: 500, codes: {} },
+  // POST /oprf/evaluate bodies (bad-json, bad-base64, bad-element, bad-batch); a key that does
+  // not match is the server's own misconfiguration.
+  OprfError: { default: 400, codes: { 'bad-key': 500 } },
 };
 
 export interface HttpError {

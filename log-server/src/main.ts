@@ -10,6 +10,8 @@
 //   CONCORD_BATCH_MAX          entries per sequencing batch (default 256)
 //   CONCORD_BATCH_DELAY_MS     longest wait for a batch to fill (default 2)
 //   CONCORD_CACHE_BYTES        tile cache size (default 67108864 = 64 MiB)
+//   CONCORD_WITNESS_PUSH       "off" to not push checkpoints to the policy's witnesses (default on)
+//   CONCORD_WITNESS_RECOSIGN   seconds between re-pushes of an unchanged checkpoint (default 300)
 //
 // serve: opens the log (never creates one: a missing log is an error), takes the sequencer
 // lock — if another server holds it, exits with an error unless --read-only — and listens.
@@ -26,6 +28,8 @@ import type { InitResult } from './init.js';
 import { openLog } from './log.js';
 import type { LogConfig, OpenLog } from './log.js';
 import { KeyFileError } from './keys.js';
+import { buildRelease } from './release.js';
+import type { ReleaseOptions, ReleaseResult } from './release.js';
 import { StorageError } from './storage/types.js';
 
 export interface ServeArgs {
@@ -57,6 +61,15 @@ function storeUrlOf(env: Env): string | undefined {
   return u === undefined || u === '' ? undefined : u;
 }
 
+function witnessPushOf(env: Env): LogConfig['witnessPush'] {
+  const v = env.CONCORD_WITNESS_PUSH;
+  if (v === 'off') return false;
+  if (v !== undefined && v !== '' && v !== 'on') throw new Error('CONCORD_WITNESS_PUSH must be "on" or "off"');
+  const recosign = intEnv(env, 'CONCORD_WITNESS_RECOSIGN');
+  if (recosign === 0) throw new Error('CONCORD_WITNESS_RECOSIGN must be at least 1');
+  return recosign === undefined ? {} : { recosignSeconds: recosign };
+}
+
 /** The LogConfig the environment describes. */
 export function configFromEnv(args: ServeArgs, env: Env = process.env): LogConfig {
   return {
@@ -68,6 +81,7 @@ export function configFromEnv(args: ServeArgs, env: Env = process.env): LogConfi
     maxBatch: intEnv(env, 'CONCORD_BATCH_MAX'),
     maxDelayMs: intEnv(env, 'CONCORD_BATCH_DELAY_MS'),
     cacheBytes: intEnv(env, 'CONCORD_CACHE_BYTES'),
+    witnessPush: witnessPushOf(env),
   };
 }
 
@@ -81,6 +95,20 @@ export async function runInit(args: InitArgs, env: Env = process.env): Promise<I
   console.log(`blinding key  ${r.blindingKey}`);
   console.log(`anchor        entry 0, leaf ${Buffer.from(r.anchorLeaf).toString('base64')} (${dataDir}/anchor.entry)`);
   return r;
+}
+
+export interface ReleaseArgs extends Omit<ReleaseOptions, 'dataDir' | 'logUrl'> {
+  readonly dataDir?: string;
+  readonly logUrl?: string;
+}
+
+/**
+ * `concord-log release`: against the running server at --log, else CONCORD_LOG_URL, else
+ * http://HOST:PORT (serve's defaults, 127.0.0.1:8080); see release.ts.
+ */
+export async function runRelease(args: ReleaseArgs, env: Env = process.env): Promise<ReleaseResult> {
+  const logUrl = args.logUrl ?? (env.CONCORD_LOG_URL || `http://${env.HOST ?? '127.0.0.1'}:${intEnv(env, 'PORT') ?? 8080}`);
+  return buildRelease({ ...args, dataDir: dataDirOf(args, env), logUrl });
 }
 
 export interface Serving {
