@@ -19,21 +19,41 @@
 //
 // The policy in force is constant within a batch: an entry that can change the chain (a policy
 // entry, or an endorsement of a policy) is always the last of its batch, and a policy that takes
-// force does so at the index after the endorsement completing its quorum, or at the size of a
-// checkpoint proving its notice (≤ the committed size), never later. The chain is updated only
-// after a batch commits (apply), so a failed batch leaves nothing behind.
+// force does so at the index after the endorsement completing its quorum, or at the index a
+// notice decision names (past every entry admitted when it was made; see "Notice" below — the
+// one exception, a decision falling inside a retried batch after a failed commit, is handled by
+// BatchAdmission switching policy at that index). The chain is updated only after a batch
+// commits (apply), so a failed batch leaves nothing behind.
 //
-// Notice: a policy that is not removal-only takes force only once its notice is proven with
-// witness cosignature times (PolicyChain's `noticedFrom`). Until witnesses are wired in (a later
-// issue) no `noticedFrom` is given, so only removal-only successors take force here: the server
-// keeps applying the policy that devices, which demand the proof, also still apply.
+// Notice (DESIGN.md "Time, notice and freshness"): a policy n ≥ 2 that is not removal-only takes
+// force only once its notice is proven with witness cosignature times, under policy n−1's
+// witnesses and quorum k (checkNotice, run after every stored cosignature):
+//   P = the earliest checkpoint cosigned by k of those witnesses that contains the policy and the
+//       endorsement completing its quorum (size > quorumIndex: store.earliestQuorumCheckpoint);
+//   F = the latest such quorum-cosigned checkpoint (store.latestQuorumCheckpoint), consistent
+//       with P because both are this log's own checkpoints of one tree;
+//   noticed when aliveAt(F) − seenBy(P) ≥ policy n−1's notice-period (client-sdk cosignature's
+//   seenBy/aliveAt over the stored earliest/latest time per witness, policy.isNoticed); times
+//   dated more than 300 s after the server's clock are not counted.
+// The policy then governs from index s = max(F.size, every index already admitted): entries
+// sequenced before the server learned of the proof were admitted under policy n−1 and stay so
+// (devices and auditors that find the proof in an earlier checkpoint see s ≥ F.size, which is
+// what PolicyChain's NoticedFrom contract allows: "entries at index ≥ s were sequenced after the
+// notice was complete"). Because a later cosignature can lower seenBy(P), s cannot be recomputed
+// from storage after a restart; so it is decided once and persisted BEFORE it is used, in
+// storage's witness_state under the pseudo-witness name "policy-notice <leaf hex>" (a name no
+// verifier key can have: keys contain no spaces), and reloaded by catchUp before the log is
+// replayed. If a batch is admitted while s is being persisted, s is moved past it and persisted
+// again before it takes effect.
 //
 // `verifyAuthor` is client-sdk's policy.verifyEntryAuthor with the parsed keys cached and the
 // signature check asynchronous (parsing a verifier key decodes an Ed25519 point in JavaScript,
 // which costs more than OpenSSL's whole verification); log-server/test/log-state.test.ts checks
 // it answers exactly as verifyEntryAuthor does (same key, or same error class and code).
 
-import { equalBytes, utf8 } from '@concord/client-sdk/bytes';
+import { equalBytes, toHex, utf8 } from '@concord/client-sdk/bytes';
+import { FUTURE_TOLERANCE, aliveAt, seenBy } from '@concord/client-sdk/cosignature';
+import type { WitnessCosignature } from '@concord/client-sdk/cosignature';
 import { EntryError, parseSignedEntry, ENTRY_TYPES } from '@concord/client-sdk/entries';
 import type { ReleaseEntry, SignedEntry } from '@concord/client-sdk/entries';
 import { parseVerifierKey, KEY_TYPE_ED25519 } from '@concord/client-sdk/note';
@@ -45,10 +65,11 @@ import {
   checkEntryLimits,
   checkReleasePolicy,
   checkReleaseSuccession,
+  isNoticed,
   validatePolicy,
 } from '@concord/client-sdk/policy';
 import type { ChainPolicy, NoticedFrom, PolicyLookup, PolicyRef } from '@concord/client-sdk/policy';
-import type { LogStore } from './storage/types.js';
+import type { LogStore, StoredCheckpoint } from './storage/types.js';
 import type { Ed25519VerifyAsync } from './ed25519-native.js';
 
 export interface LogStateOptions {
@@ -58,7 +79,10 @@ export interface LogStateOptions {
   readonly verify: Ed25519Verify;
   /** The same verification off the event loop (precheck). */
   readonly verifyAsync: Ed25519VerifyAsync;
-  /** When a non-removal policy counts as noticed (witness times; a later issue). Default: never. */
+  /**
+   * When a non-removal policy counts as noticed. Default: as decided by checkNotice from witness
+   * cosignature times (see the header); tests may inject their own.
+   */
   readonly noticedFrom?: NoticedFrom;
 }
 
@@ -90,6 +114,23 @@ function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {
 
 const SUBJECT_POLICY = Buffer.from('\nsubject policy ');
 
+/** witness_state rows holding notice decisions: "policy-notice <leaf hex>" → first governed index. */
+export const NOTICE_STATE_PREFIX = 'policy-notice ';
+
+/** A pending successor policy: its quorum is met, its notice not yet proven. */
+export type PendingPolicy = PolicyRef & { index: number; quorumIndex: number };
+
+/** The witness times of a stored checkpoint for the listed witnesses (first or last per witness). */
+function witnessTimes(cp: StoredCheckpoint, listed: ReadonlySet<string>, which: 'first' | 'last', maxTime: number): WitnessCosignature[] {
+  const out: WitnessCosignature[] = [];
+  for (const c of cp.cosignatures) {
+    if (!listed.has(c.witness)) continue;
+    const t = which === 'first' ? c.firstTime : c.lastTime <= maxTime ? c.lastTime : c.firstTime;
+    if (t <= maxTime) out.push({ witness: c.witness, time: t });
+  }
+  return out;
+}
+
 /**
  * Might these bytes be an endorsement of a policy? The entry format fixes the text as
  * "concord/endorsement/v1\norg <name>\nsubject <kind> …", so a policy endorsement always has
@@ -114,11 +155,94 @@ export class LogState {
   private lastRelease: { entry: ReleaseEntry; leaf: Uint8Array } | undefined;
   private applied = 0;
   private inForce: ChainPolicy | undefined;
+  /** Notice decisions: policy leaf hex → first index it governs (persisted; see the header). */
+  private readonly noticeAt = new Map<string, number>();
+  /** One past the highest index admitted so far (committed, or in a batch being committed). */
+  private reserved = 0;
+  private noticeRun: Promise<boolean> | null = null;
+  private noticeAgain = false;
+  private noticeNow = 0;
 
   constructor(opts: LogStateOptions) {
     this.opts = opts;
     this.origin = opts.origin;
-    this.chain = new PolicyChain({ origin: opts.origin, ed25519Verify: opts.verify, noticedFrom: opts.noticedFrom });
+    const noticedFrom: NoticedFrom = opts.noticedFrom ?? ((q) => this.noticeAt.get(toHex(q.policy.leaf)));
+    this.chain = new PolicyChain({ origin: opts.origin, ed25519Verify: opts.verify, noticedFrom });
+  }
+
+  /** A successor policy whose endorsement quorum is met but whose notice is not proven yet. */
+  pending(): PendingPolicy | undefined {
+    return this.chain.pending();
+  }
+
+  /** Reads the persisted notice decisions (catchUp does this before replaying). */
+  async loadNotices(store: LogStore): Promise<void> {
+    let changed = false;
+    for (const s of await store.readWitnessStates()) {
+      if (!s.witness.startsWith(NOTICE_STATE_PREFIX)) continue;
+      const leaf = s.witness.slice(NOTICE_STATE_PREFIX.length);
+      if (this.noticeAt.get(leaf) !== s.size) {
+        this.noticeAt.set(leaf, s.size);
+        changed = true;
+      }
+    }
+    if (changed) this.refresh();
+  }
+
+  /**
+   * Is the pending successor policy (if any) noticed, by the witness cosignatures stored? If so,
+   * decides and persists the index it governs from, and makes it the policy in force there
+   * (see the header). Concurrent calls share one run (and run once more if asked meanwhile).
+   * Resolves true when a policy was decided.
+   */
+  async checkNotice(store: LogStore, now: number): Promise<boolean> {
+    this.noticeNow = now;
+    if (this.noticeRun !== null) {
+      this.noticeAgain = true;
+      return this.noticeRun;
+    }
+    this.noticeRun = (async () => {
+      let decided = false;
+      do {
+        this.noticeAgain = false;
+        if (await this.checkNoticeOnce(store, this.noticeNow)) decided = true;
+      } while (this.noticeAgain);
+      return decided;
+    })().finally(() => (this.noticeRun = null));
+    return this.noticeRun;
+  }
+
+  private async checkNoticeOnce(store: LogStore, now: number): Promise<boolean> {
+    if (this.opts.noticedFrom !== undefined) return false;
+    const pend = this.chain.pending();
+    const pred = this.chain.current();
+    if (pend === undefined || pred === undefined) return false;
+    const key = toHex(pend.leaf);
+    if (this.noticeAt.has(key)) return false;
+    const p = pred.entry;
+    const listed = new Set(p.witnesses.map((w) => w.vkey));
+    const maxTime = now + FUTURE_TOLERANCE;
+    const q = { witnesses: [...listed], quorum: p.witnessQuorum, maxTime };
+    const published = await store.earliestQuorumCheckpoint(pend.quorumIndex + 1, q);
+    if (published === null) return false;
+    const latest = await store.latestQuorumCheckpoint(q);
+    if (latest === null || latest.size < published.size) return false;
+    const seen = seenBy(witnessTimes(published, listed, 'first', maxTime), p.witnessQuorum);
+    const alive = aliveAt(witnessTimes(latest, listed, 'last', maxTime), p.witnessQuorum);
+    if (seen === undefined || alive === undefined || !isNoticed(seen, alive, p.noticePeriod)) return false;
+    // Decide s, persist it, and use it only if no entry at ≥ s was admitted meanwhile.
+    let s = Math.max(latest.size, this.reserved, this.applied);
+    for (;;) {
+      await store.setWitnessState({ witness: NOTICE_STATE_PREFIX + key, size: s, updatedAt: now });
+      const stillPending = this.chain.pending();
+      if (stillPending === undefined || !equalBytes(stillPending.leaf, pend.leaf) || this.noticeAt.has(key)) return false;
+      const floor = Math.max(this.reserved, this.applied);
+      if (floor <= s) break;
+      s = floor;
+    }
+    this.noticeAt.set(key, s);
+    this.refresh();
+    return true;
   }
 
   /** Entries applied so far: the next entry gets this index. */
@@ -153,6 +277,7 @@ export class LogState {
    */
   async catchUp(store: LogStore, upTo?: number): Promise<void> {
     const end = upTo ?? (await store.size());
+    await this.loadNotices(store);
     while (this.applied < end) {
       const start = this.applied;
       const stop = Math.min(end, start + REPLAY_CHUNK);
@@ -177,19 +302,20 @@ export class LogState {
   }
 
   private applyIndexed(entries: readonly { se: SignedEntry; index: number }[], newSize: number): void {
-    let chainChanged = false;
     for (const { se, index } of entries) {
       const e = se.entry;
       if (changesPolicyChain(se)) {
         this.chain.add(se, index);
-        chainChanged = true;
       } else if (e.type === 'release') {
         this.lastRelease = { entry: e, leaf: se.leafHash };
       }
     }
-    const first = this.applied === 0;
     this.applied = newSize;
-    if (chainChanged || first || this.inForce === undefined) this.refresh();
+    if (this.reserved < newSize) this.reserved = newSize;
+    // After every batch, not only those that change the chain: a notice decided while a batch
+    // was in flight takes force at the index after it (cheap: the chain caches its resolution
+    // unless a policy is pending).
+    this.refresh();
   }
 
   /** Recomputes the policy in force (also when witness evidence may have completed a notice). */
@@ -287,7 +413,22 @@ export class LogState {
   /** Step 2 (see the header): a batch starting at index `start` (= size). */
   beginBatch(start: number): BatchAdmission {
     if (start !== this.applied) throw new Error(`bad math: batch at ${start}, state has ${this.applied}`);
-    return new BatchAdmission(this, this.inForce, this.lastRelease);
+    this.refresh();
+    // A noticed policy decided to govern from inside this batch (only after a batch that failed
+    // to commit: decisions are placed past every admitted index) takes over at its index.
+    let boundary = Infinity;
+    for (const v of this.noticeAt.values()) if (v > start && v < boundary) boundary = v;
+    return new BatchAdmission(this, this.inForce, this.lastRelease, boundary);
+  }
+
+  /** @internal The chain's policy at `index` (BatchAdmission, past a notice boundary). */
+  chainPolicyAt(index: number): ChainPolicy | undefined {
+    return this.chain.policyAt(index);
+  }
+
+  /** @internal An entry was admitted at `index` (it may commit: notices are decided past it). */
+  noteAdmitted(index: number): void {
+    if (index + 1 > this.reserved) this.reserved = index + 1;
   }
 
   /** @internal BatchAdmission's check of one entry. */
@@ -306,13 +447,16 @@ export class BatchAdmission {
     private readonly state: LogState,
     private readonly policy: ChainPolicy | undefined,
     lastRelease: { entry: ReleaseEntry; leaf: Uint8Array } | undefined,
+    private readonly boundary = Infinity,
   ) {
     this.lastRelease = lastRelease;
   }
 
   /** Throws the typed error that refuses the entry at `index`; else records it as admitted. */
   admit(p: Precheck, index: number): void {
-    this.state.admitOne(p, index, this.policy, this.lastRelease);
+    const policy = index >= this.boundary ? this.state.chainPolicyAt(index) : this.policy;
+    this.state.admitOne(p, index, policy, this.lastRelease);
+    this.state.noteAdmitted(index);
     const e = p.signed.entry;
     if (e.type === 'release') this.lastRelease = { entry: e, leaf: p.signed.leafHash };
   }

@@ -7,6 +7,12 @@
 // sequence — unless the config asks for `readOnly`, in which case it serves the read API and
 // answers writes with 503 'read-only' (useful to scale reads; it follows the sequencer through
 // storage). A server never silently degrades from sequencing to read-only.
+//
+// The sequencing server pushes every committed checkpoint to the witnesses of the policy in force
+// (witness-push.ts) when `witnessPush` is set (concord-log serve sets it by default), and serves
+// the cosignatures they return at /checkpoint and /checkpoint/published. Each stored cosignature
+// may complete the notice of a pending policy (LogState.checkNotice; also checked at startup). A
+// read-only server neither pushes nor decides notices: it follows what the sequencer stored.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -22,6 +28,8 @@ import { LogState } from './log-state.js';
 import { RateLimiter } from './rate-limit.js';
 import { LogReader } from './reader.js';
 import { Sequencer } from './sequencer.js';
+import { WitnessPusher } from './witness-push.js';
+import type { WitnessPushOptions } from './witness-push.js';
 import type { Committed } from './sequencer.js';
 import { openBlobStore, openStore } from './storage/index.js';
 import type { BlobStore } from './storage/blobs.js';
@@ -55,7 +63,14 @@ export interface LogConfig {
   readonly onCommit?: (c: Committed) => void;
   /** Called if the sequencer stops for good; main.ts exits (a restart recovers from storage). */
   readonly onFatal?: (err: unknown) => void;
-  /** Warnings (key file permissions) and server faults; default console. */
+  /**
+   * Pushing checkpoints to the witnesses of the policy in force: options (fetch — default
+   * globalThis.fetch —, timeouts, backoff, re-cosigning period), or false/absent for none.
+   * `concord-log serve` (main.ts configFromEnv) turns it on unless CONCORD_WITNESS_PUSH=off;
+   * embedders and tests opt in, so a test log never reaches for its fixture's witness URLs.
+   */
+  readonly witnessPush?: WitnessPushOptions | false;
+  /** Warnings (key file permissions, witnesses failing) and server faults; default console. */
   readonly warn?: (message: string) => void;
   readonly logError?: (message: string, err: unknown) => void;
 }
@@ -69,6 +84,8 @@ export interface OpenLog {
   readonly reader: LogReader;
   /** Absent when read-only. */
   readonly sequencer: Sequencer | undefined;
+  /** Present when this server sequences and witnessPush is set. */
+  readonly witnesses: WitnessPusher | undefined;
   /** Sequences what is pending, releases the lock, closes storage. */
   close(): Promise<void>;
 }
@@ -88,6 +105,8 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
 
   const store = await openStore(config.storeUrl ?? defaultStoreUrl(config.dataDir));
   let sequencer: Sequencer | undefined;
+  let pusher: WitnessPusher | undefined;
+  let closed = false;
   try {
     const blobs = await openBlobStore(config.blobDir ?? path.join(config.dataDir, 'blobs'), { create: true });
     const state = new LogState({ origin, verify, verifyAsync });
@@ -102,6 +121,7 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
         maxDelayMs: config.maxDelayMs,
         onCommit: (c) => {
           reader?.onCommit(c);
+          pusher?.notify(c.size, c.note);
           config.onCommit?.(c);
         },
         onFatal: config.onFatal,
@@ -110,6 +130,34 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
       await state.catchUp(store);
     }
     reader = new LogReader({ store, state, sequencer, cacheBytes: config.cacheBytes, now });
+    const logError = config.logError ?? ((m: string, e: unknown) => console.error(m, e));
+    let noticeCheck: Promise<unknown> = Promise.resolve();
+    const checkNotice = (): void => {
+      noticeCheck = state.checkNotice(store, now()).catch((err: unknown) => {
+        if (!closed) logError('notice check failed', err);
+      });
+    };
+    if (sequencer !== undefined && config.witnessPush !== undefined && config.witnessPush !== false) {
+      const r = reader;
+      pusher = new WitnessPusher(
+        {
+          store,
+          // The policy in force, and a successor waiting for its notice (its witnesses must be
+          // current when it takes force).
+          witnesses: () => [...(state.current()?.entry.witnesses ?? []), ...(state.pending()?.entry.witnesses ?? [])],
+          hashReader: (size) => r.hashReader(size),
+          now,
+          onCosigned: () => {
+            r.invalidateCheckpoint();
+            checkNotice();
+          },
+          warn,
+        },
+        config.witnessPush,
+      );
+      await pusher.start();
+    }
+    if (sequencer !== undefined) checkNotice();
     const addLimiter = new RateLimiter(store, { scope: 'add', limit: config.addPerMinute ?? 600, windowSeconds: 60, now });
     const app = createApp({
       origin,
@@ -125,7 +173,6 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
       logError: config.logError,
       blindingKey,
     });
-    let closed = false;
     return {
       origin,
       app,
@@ -134,10 +181,13 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
       state,
       reader,
       sequencer,
+      witnesses: pusher,
       close: async () => {
         if (closed) return;
         closed = true;
         try {
+          await pusher?.close();
+          await noticeCheck;
           await sequencer?.close();
         } finally {
           await store.close();
@@ -145,6 +195,7 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
       },
     };
   } catch (err) {
+    await pusher?.close().catch(() => {});
     await sequencer?.close().catch(() => {});
     await store.close();
     throw err;
