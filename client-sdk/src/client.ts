@@ -220,15 +220,25 @@ export class LogClient {
     const timeout = init.timeoutMs ?? this.timeoutMs;
     const timer = controller === undefined ? undefined : setTimeout(() => controller.abort(), timeout);
     let res: FetchResponse;
+    const method = init.method ?? 'GET';
     try {
-      const req: FetchInit = { method: init.method ?? 'GET' };
+      const req: FetchInit = { method };
       if (init.headers !== undefined) req.headers = init.headers;
       if (init.body !== undefined) req.body = init.body;
       const signal = init.signal ?? controller?.signal;
       if (signal !== undefined) req.signal = signal;
-      res = await this.fetchFn(this.url + path, req);
+      try {
+        res = await this.fetchFn(this.url + path, req);
+      } catch (err) {
+        // A connection the server closed while idle can fail the next request on it before
+        // anything was sent. Requests that are safe to repeat are tried once more: reads, blob
+        // uploads (content-addressed) and entry submissions (the log answers a repeated entry
+        // with its index); never OPRF requests, whose note is single-use.
+        if (signal?.aborted === true || !(method === 'GET' || method === 'PUT' || path === '/add')) throw err;
+        res = await this.fetchFn(this.url + path, req);
+      }
     } catch (err) {
-      throw new ClientError('network', `${init.method ?? 'GET'} ${this.url}${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new ClientError('network', `${method} ${this.url}${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
