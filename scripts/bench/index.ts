@@ -7,6 +7,8 @@ const all: Record<string, () => Promise<{ main(): Promise<void> }>> = {
   sequencer: () => import('./sequencer.js'),
   oprf: () => import('./oprf.js'),
   intersection: () => import('./intersection.js'),
+  device: () => import('./device.js'),
+  audit: () => import('./audit.js'),
 };
 
 const wanted = process.argv.slice(2);
