@@ -357,15 +357,23 @@ export class DemoNetwork {
     this.say('  └──────────────────────────────────────────────────────────────────────');
   }
 
-  /** The element k·H(x) of a raw hash, through the operator's VOPRF as the auditor, DLEQ-verified. */
-  async element(rawHex: string): Promise<Uint8Array> {
+  /** The elements k·H(x) of raw hashes, through the operator's VOPRF as the auditor, DLEQ-verified. */
+  async elements(rawHexes: readonly string[]): Promise<Uint8Array[]> {
     const client = new LogClient({ url: this.url });
     const signer = newSigner(readFileSync(this.file(`${AUDITOR}.key`), 'utf8').trim());
     const p = this.policy();
-    const b = blind(blindingInput(p.hashAlgorithm, fromHex(rawHex)));
-    const res = parseEvaluateResponse(await client.oprfEvaluate(ORIGIN, formatEvaluateRequest([b.blinded]), signer), 1);
-    const [element] = verifyAndUnblind(p.blindingKey, [b.blind], [b.blinded], res);
-    return element!;
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < rawHexes.length; i += 1000) {
+      const bs = rawHexes.slice(i, i + 1000).map((h) => blind(blindingInput(p.hashAlgorithm, fromHex(h))));
+      const blinded = bs.map((b) => b.blinded);
+      const res = parseEvaluateResponse(await client.oprfEvaluate(ORIGIN, formatEvaluateRequest(blinded), signer), bs.length);
+      out.push(...verifyAndUnblind(p.blindingKey, bs.map((b) => b.blind), blinded, res));
+    }
+    return out;
+  }
+
+  async element(rawHex: string): Promise<Uint8Array> {
+    return (await this.elements([rawHex]))[0]!;
   }
 
   private async endorseAll(sequence: number, done: string[]): Promise<void> {
