@@ -118,8 +118,11 @@ function defaultRandom(n: number): Uint8Array {
   return b;
 }
 
-/** Reads a body up to `max` bytes, streaming when the response allows it. */
-async function readCapped(res: FetchResponse, max: number, what: string): Promise<Uint8Array> {
+/**
+ * Reads a body up to `max` bytes, streaming when the response allows it (a longer body is
+ * ClientError 'too-large', detected without reading past the cap).
+ */
+export async function readCapped(res: FetchResponse, max: number, what: string): Promise<Uint8Array> {
   const announced = res.headers.get('content-length');
   if (announced !== null && /^\d+$/.test(announced) && Number(announced) > max) {
     throw new ClientError('too-large', `${what}: ${announced} bytes announced, at most ${max} accepted`);

@@ -40,6 +40,7 @@
 // recovers, never per attempt, so a dead witness cannot flood the logs.
 
 import { concatBytes, utf8 } from '@concord/client-sdk/bytes';
+import { readCapped } from '@concord/client-sdk/client';
 import type { Fetch, FetchResponse } from '@concord/client-sdk/client';
 import { newCosignatureVerifier, verifyCosignatures } from '@concord/client-sdk/cosignature';
 import type { CosignatureVerifier } from '@concord/client-sdk/cosignature';
@@ -98,36 +99,10 @@ export function addCheckpointUrl(prefix: string): string {
   return (prefix.endsWith('/') ? prefix.slice(0, -1) : prefix) + ADD_CHECKPOINT_PATH;
 }
 
-/** Reads at most `max` bytes of a response body; longer bodies are an error. */
-async function readCapped(res: FetchResponse, max: number): Promise<Uint8Array> {
-  const announced = res.headers.get('content-length');
-  if (announced !== null && /^\d+$/.test(announced) && Number(announced) > max) throw new Error(`response of ${announced} bytes, at most ${max} accepted`);
-  const stream = res.body;
-  if (stream !== undefined && stream !== null && typeof stream.getReader === 'function') {
-    const reader = stream.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.length;
-      if (total > max) {
-        await reader.cancel().catch(() => {});
-        throw new Error(`response longer than ${max} bytes`);
-      }
-      chunks.push(value);
-    }
-    return concatBytes(...chunks);
-  }
-  const b = new Uint8Array(await res.arrayBuffer());
-  if (b.length > max) throw new Error(`response longer than ${max} bytes`);
-  return b;
-}
-
 /** Drains a body we do not use (keeps keep-alive connections reusable), best effort. */
 async function discard(res: FetchResponse, max = 4096): Promise<string> {
   try {
-    return new TextDecoder().decode(await readCapped(res, max)).trim().slice(0, 200);
+    return new TextDecoder().decode(await readCapped(res, max, 'witness response')).trim().slice(0, 200);
   } catch {
     return '';
   }
@@ -254,13 +229,13 @@ class Worker {
       const body = formatAddCheckpointRequest({ oldSize: old, proof, checkpoint: cp.note });
       const res = await p.post(addCheckpointUrl(this.url), body);
       if (res.status === 409) {
-        const size = parseTreeSizeBody(await readCapped(res, MAX_SIZE_BODY));
+        const size = parseTreeSizeBody(await readCapped(res, MAX_SIZE_BODY, 'witness tree size'));
         await this.setAcknowledged(size);
         old = size;
         continue;
       }
       if (res.status !== 200) throw new PushError(`HTTP ${res.status} ${await discard(res)}`.trim());
-      const sigs = parseCosignatureResponse(await readCapped(res, MAX_RESPONSE_SIZE));
+      const sigs = parseCosignatureResponse(await readCapped(res, MAX_RESPONSE_SIZE, 'witness cosignatures'));
       const mine = sigs.filter((s) => s.name === this.verifier.name && s.keyHash === this.verifier.keyHash);
       if (mine.length === 0) throw new PushError('no cosignature by the witness key in its response');
       // Verify every line first: a bad one rejects the whole response (signed-note rules).

@@ -40,8 +40,7 @@
 // notice and freshness"); the auditor's clock only decides which cosignatures are from the
 // future (> 300 s ahead) and is never used for notice.
 
-import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { equalBytes, toBase64, toHex, utf8 } from '@concord/client-sdk/bytes';
 import { parseCheckpoint } from '@concord/client-sdk/checkpoint';
 import { ClientError, LogClient } from '@concord/client-sdk/client';
@@ -54,6 +53,7 @@ import { MerkleError, TreeBuilder, leafHash, proveConsistency, verifyConsistency
 import type { HashReader } from '@concord/client-sdk/merkle';
 import { parseNote, parseVerifierKey } from '@concord/client-sdk/note';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
+import { nativeEd25519Verify, nativeEd25519VerifyAsync } from './ed25519-native.js';
 import {
   PolicyError,
   checkEntryLimits,
@@ -229,35 +229,6 @@ export interface AuditOptions {
   readonly concurrency?: number;
 }
 
-/** DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410 §4) before the 32-byte key. */
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
-/**
- * Ed25519 verification by node:crypto (OpenSSL), for the one signature of every entry: about
- * 50× faster than the pure-JavaScript path, which a 100,000-entry audit would spend minutes in.
- * The same native path the log server uses (log-server/src/ed25519-native.ts, differential-tested
- * against client-sdk's strict noble verification there); keys are parsed once. A boolean, never
- * an exception (the Ed25519Verify contract).
- */
-export function nativeEd25519Verify(): Ed25519Verify {
-  const keys = new Map<string, KeyObject>();
-  return (publicKey, message, signature) => {
-    if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32 || !(signature instanceof Uint8Array) || signature.length !== 64) return false;
-    try {
-      const id = toHex(publicKey);
-      let ko = keys.get(id);
-      if (ko === undefined) {
-        ko = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-        if (keys.size > 4096) keys.clear();
-        keys.set(id, ko);
-      }
-      return cryptoVerify(null, message, ko, signature);
-    } catch {
-      return false;
-    }
-  };
-}
-
 /**
  * policy.verifyEntryAuthor with each verifier key parsed once: the same keys allowed
  * (authorKeysFor), the same match (name and key ID), the same signature check, the same errors
@@ -305,27 +276,6 @@ export function entryAuthorKeys(): (se: SignedEntry, inForce: PolicyRef | undefi
     if (match === undefined) throw new PolicyError('wrong-author', `entry signed by ${JSON.stringify(se.signature.name)}, not an allowed author`);
     return match;
   };
-}
-
-/** nativeEd25519Verify off the event loop: node:crypto's callback form runs on libuv's thread pool. */
-export function nativeEd25519VerifyAsync(): (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => Promise<boolean> {
-  const keys = new Map<string, KeyObject>();
-  return (publicKey, message, signature) =>
-    new Promise<boolean>((resolve) => {
-      if (publicKey.length !== 32 || signature.length !== 64) return resolve(false);
-      try {
-        const id = toHex(publicKey);
-        let ko = keys.get(id);
-        if (ko === undefined) {
-          ko = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
-          if (keys.size > 4096) keys.clear();
-          keys.set(id, ko);
-        }
-        cryptoVerify(null, message, ko, signature, (err, ok) => resolve(err === null && ok === true));
-      } catch {
-        resolve(false);
-      }
-    });
 }
 
 /** Blobs are at most 32 × max-entries bytes (DESIGN.md "Server surface"); the anchor's cap, at least 1 GiB. */
