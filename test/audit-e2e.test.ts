@@ -6,7 +6,6 @@
 // through the operator's VOPRF with proofs `concord verify-proof` accepts offline, and `concord
 // monitor --once` reports the release.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import type { Fetch } from '@concord/client-sdk/client';
 import { buildRelease } from '@concord/log-server/release';
 import { main } from '@concord/verifier/cli';
 import type { CliIO } from '@concord/verifier/cli-common';
-import { startLiveLog } from './live-log.js';
+import { httpFetch, startLiveLog } from './live-log.js';
 import type { LiveLog } from './live-log.js';
 
 delete process.env.DATABASE_URL;
@@ -32,24 +31,6 @@ const LISTS: Record<string, number[]> = {
   'org-de': [...range(10, 15), ...range(20, 25)],
 };
 
-/** fetch over node:http without keep-alive (the served log shares this event loop; see test/org-release.test.ts). */
-const httpFetch: Fetch = (url, init) =>
-  new Promise((resolve, reject) => {
-    const req = http.request(url, { method: init?.method ?? 'GET', headers: init?.headers ?? {}, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
-        const body = Buffer.concat(parts);
-        resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : body, { status: res.statusCode ?? 0, headers }) as never);
-      });
-    });
-    req.on('error', reject);
-    if (init?.body !== undefined) req.write(init.body as Uint8Array);
-    req.end();
-  });
 
 let live: LiveLog;
 let dir: string;

@@ -5,9 +5,11 @@
 
 import { serve } from '@hono/node-server';
 import type { ServerType } from '@hono/node-server';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Fetch } from '@concord/client-sdk/client';
 import { newCosignatureSigner } from '@concord/client-sdk/cosignature';
 import { parseNote } from '@concord/client-sdk/note';
 import type { LogConfig, OpenLog } from '@concord/log-server/log';
@@ -64,3 +66,26 @@ export async function startLiveLog(opts: { fixture?: Fixture; config?: Partial<L
   };
 }
 
+/**
+ * fetch over node:http without keep-alive. A served log and a CLI run in-process share one event
+ * loop, so a long synchronous computation (blinding 1,000 elements) can hold back the server's
+ * idle-socket close until the client reuses that socket ("other side closed"); with a connection
+ * per request that race cannot happen. (Separate processes do not share the loop.)
+ */
+export const httpFetch: Fetch = (url, init) =>
+  new Promise((resolve, reject) => {
+    const req = http.request(url, { method: init?.method ?? 'GET', headers: init?.headers ?? {}, agent: false, ...(init?.signal ? { signal: init.signal as AbortSignal } : {}) }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+        const body = Buffer.concat(parts);
+        resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : body, { status: res.statusCode ?? 0, headers }) as never);
+      });
+    });
+    req.on('error', reject);
+    if (init?.body !== undefined) req.write(init.body as Uint8Array);
+    req.end();
+  });

@@ -8,7 +8,6 @@
 // another key; thresholds below 2 make a policy invalid; `org endorse` refuses a failing
 // release and submits the endorsement of a passing one.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +30,7 @@ import type { CliIO } from '@concord/verifier/cli-common';
 import { openLogView, parseTrust } from '@concord/verifier/log-view';
 import { auditRelease } from '@concord/verifier/release-audit';
 import { createTestLog, makeFixture } from '../log-server/test/helpers.js';
-import { startLiveLog } from './live-log.js';
+import { httpFetch, startLiveLog } from './live-log.js';
 import type { LiveLog } from './live-log.js';
 
 delete process.env.DATABASE_URL;
@@ -98,29 +97,6 @@ interface Run {
   calls: { method: string; url: string }[];
 }
 
-/**
- * fetch over node:http without keep-alive. The served log and the CLI share this process's
- * event loop, so a long synchronous computation (blinding 1,000 elements) can hold back the
- * server's idle-socket close until the client reuses that socket ("other side closed"); with a
- * connection per request that race cannot happen. (Separate processes do not share the loop.)
- */
-const httpFetch: Fetch = (url, init) =>
-  new Promise((resolve, reject) => {
-    const req = http.request(url, { method: init?.method ?? 'GET', headers: init?.headers ?? {}, agent: false, ...(init?.signal ? { signal: init.signal as AbortSignal } : {}) }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
-        const body = Buffer.concat(parts);
-        resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : body, { status: res.statusCode ?? 0, headers }) as never);
-      });
-    });
-    req.on('error', reject);
-    if (init?.body !== undefined) req.write(init.body as Uint8Array);
-    req.end();
-  });
 
 async function run(argv: string[], opts: { fetch?: Fetch } = {}): Promise<Run> {
   let out = '';
