@@ -349,11 +349,12 @@ export interface BundleSource {
   /** The earliest checkpoint of size ≥ minSize cosigned by a quorum of `witnesses`' policy, or null. */
   earliestCheckpoint(minSize: number, witnesses: PolicyEntry): Promise<Uint8Array | null>;
   /**
-   * For a policy that needs notice: a checkpoint N (size ≤ maxSize) cosigned by a quorum of
-   * `predecessor`'s witnesses with aliveAt(N) − seenBy(published) ≥ predecessor's
-   * notice-period, whose size is where the policy took force (devices let it govern from
-   * max(index after its endorsement quorum, N's size)); or null (then the bundle carries no
-   * `noticed` link and devices treat the policy as not noticed).
+   * For a policy that needs notice: its notice checkpoint N (policy.ts, NoticedFrom: the one
+   * checkpoint the log designates, whose size is where the policy took force), of size ≤
+   * maxSize, cosigned by a quorum of `predecessor`'s witnesses with aliveAt(N) −
+   * seenBy(published) ≥ predecessor's notice-period (devices let it govern from max(index after
+   * its endorsement quorum, N's size), so any other checkpoint would move its start); or null
+   * (then the bundle carries no `noticed` link and devices treat the policy as not noticed).
    */
   noticeCheckpoint?(q: {
     policy: { index: number; leaf: Uint8Array };

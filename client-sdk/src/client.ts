@@ -295,6 +295,20 @@ export class LogClient {
     }
   }
 
+  /**
+   * The notice checkpoint the log designates for the policy entry at `index` (UNVERIFIED; see
+   * notice.ts), or null if it has none (404 not-published).
+   */
+  async noticed(index: number): Promise<Uint8Array | null> {
+    checkIndex(index, 'policy index');
+    try {
+      return await this.getBytes(`/checkpoint/noticed?policy=${index}`, MAX_CHECKPOINT_BYTES, 'notice checkpoint');
+    } catch (err) {
+      if (err instanceof ClientError && err.status === 404 && err.serverCode === 'not-published') return null;
+      throw err;
+    }
+  }
+
   /** Raw tile bytes (UNVERIFIED): use hashReader for authenticated hashes. */
   async tile(t: Tile | EntriesTile): Promise<Uint8Array> {
     const max = t.level === 'entries' ? MAX_BUNDLE_BYTES : MAX_TILE_BYTES;

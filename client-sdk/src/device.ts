@@ -44,7 +44,9 @@
 //   endorsements are shown as endorsers but do not move publication later.
 // - A policy n ≥ 2 that needs notice carries its own P (cosigned under policy n−1) and the
 //   checkpoint N proving the notice (aliveAt(N) − seenBy(P) ≥ notice-period of n−1), both with
-//   consistency proofs to F; it governs from max(index after its quorum, N's size).
+//   consistency proofs to F; it governs from max(index after its quorum, N's size). N is the
+//   log's designated notice checkpoint (policy.ts, NoticedFrom: the rule the server, auditors
+//   and the verifying page apply too); without an N that proves the notice, policy-not-noticed.
 // - Witness times: cosignatures dated more than 300 s after max(now, stored clock) do not count.
 // - Re-opening the release already stored (same sequence and leaf) needs no notice again: it was
 //   noticed (or a subset) when first accepted.
@@ -76,6 +78,7 @@ import {
   checkReleasePolicy,
   countEndorsements,
   isNoticed,
+  noticedFromCheckpoints,
   releaseNoticeRequired,
   validatePolicy,
   verifyEntryAuthor,
@@ -394,10 +397,12 @@ export async function openDatabase(o: OpenOptions): Promise<VerifiedDatabase> {
     };
     const pp = evidence(bp.published, 'policy P');
     const n = evidence(bp.noticed, 'policy notice');
-    if (pp === undefined || n === undefined || pp.tree.size <= q.quorumIndex) return undefined;
-    const seen = seenBy(pp.cosigned, pred.witnessQuorum)!;
-    const alive = aliveAt(n.cosigned, pred.witnessQuorum)!;
-    return isNoticed(seen, alive, q.noticePeriod) ? n.tree.size : undefined;
+    if (pp === undefined || n === undefined) return undefined;
+    return noticedFromCheckpoints(
+      q,
+      { size: pp.tree.size, seenBy: seenBy(pp.cosigned, pred.witnessQuorum)! },
+      { size: n.tree.size, aliveAt: aliveAt(n.cosigned, pred.witnessQuorum)! },
+    );
   };
   const chain = new PolicyChain({ origin, anchor: anchor.signed.leafHash, noticedFrom, ...v });
   const seenIdx = new Set<number>();

@@ -555,16 +555,59 @@ export interface NoticeQuery {
 }
 
 /**
- * Tells from which log index a non-removal policy counts as noticed: the size
- * s of a checkpoint F (cosigned under the predecessor's log key and
- * witnesses, consistent with P) with aliveAt(F) − seenBy(P) ≥ noticePeriod,
- * so entries at index ≥ s were sequenced after the notice was complete; or
- * undefined when no such F is known (yet). A caller that only asks "is it
- * noticed now?" may return 0 when it is, and the policy then governs from
- * the index after its quorum. Once it answers with a number for a policy it
- * must keep giving that number: resolved policies are cached.
+ * Tells from which log index a non-removal policy counts as noticed, or
+ * undefined when that is not proven (yet). Once it answers with a number for
+ * a policy it must keep giving that number: resolved policies are cached.
+ *
+ * THE NOTICE RULE (server, devices, `concord audit` and the verifying page
+ * all apply it; DESIGN.md "Time, notice and freshness" leaves the index
+ * open). A policy n ≥ 2 that is not removal-only governs from
+ *
+ *     max(quorumIndex + 1, N.size)
+ *
+ * where N is its NOTICE CHECKPOINT: the one checkpoint the log designates for
+ * it, served at `GET /checkpoint/noticed?policy=<index of policy n>` and as
+ * the `noticed` link of release bundles. A verifier accepts N only if
+ * - N is signed by policy n−1's log key and cosigned by a witness-quorum of
+ *   policy n−1's witnesses;
+ * - N is consistent with the verifier's tree (it is a prefix of F), and
+ *   N.size > quorumIndex;
+ * - aliveAt(N) − seenBy(P) ≥ policy n−1's notice-period, with P the
+ *   quorum-cosigned checkpoint (under n−1) holding the policy and the
+ *   endorsement completing its quorum (`/checkpoint/published?entry=<quorumIndex>`).
+ * Without an acceptable N the policy is not in force (fail closed).
+ *
+ * Why a designated N and not "the earliest checkpoint that proves it": the
+ * set of cosignatures grows, so the earliest proving checkpoint can move
+ * back after the log has admitted entries under policy n−1 beyond it; no one
+ * could then tell which entries each policy governed. Any acceptable N is
+ * sound — entries at index ≥ N.size are outside a checkpoint that was alive
+ * a full notice period after the policy was public — and a later N only
+ * delays the policy. The log designates the latest quorum-cosigned
+ * checkpoint at the moment it finds the notice proven, and only while no
+ * entry beyond it has been admitted (log-server log-state.ts checkNotice),
+ * so N is the earliest checkpoint it could honour and every party computes
+ * the same index from it.
  */
 export type NoticedFrom = (q: NoticeQuery) => number | undefined;
+
+/**
+ * The notice rule's arithmetic (NoticedFrom), shared by every verifier: given a policy's quorum
+ * index and its predecessor's notice-period, its P and its designated notice checkpoint N —
+ * each already verified by the caller (signed by the predecessor's log key, cosigned by a
+ * witness quorum of the predecessor's witnesses, consistent with the caller's tree) and given
+ * by size and seenBy(P) / aliveAt(N) — returns the index the policy governs from (N's size), or
+ * undefined when they prove nothing: P or N does not hold the endorsement completing the
+ * quorum (size ≤ quorumIndex), N is smaller than P, or aliveAt(N) − seenBy(P) < notice-period.
+ */
+export function noticedFromCheckpoints(
+  q: { quorumIndex: number; noticePeriod: number },
+  p: { size: number; seenBy: number },
+  n: { size: number; aliveAt: number },
+): number | undefined {
+  if (p.size <= q.quorumIndex || n.size <= q.quorumIndex || n.size < p.size) return undefined;
+  return isNoticed(p.seenBy, n.aliveAt, q.noticePeriod) ? n.size : undefined;
+}
 
 export interface PolicyChainOptions extends VerifyOptions {
   /** The log's origin (names the log and operator keys). */

@@ -6,6 +6,8 @@
 //   GET  /tile/<L>/<N>[.p/<W>]            hash tile (W·32 bytes)                          immutable
 //   GET  /tile/entries/<N>[.p/<W>]        entry bundle (gzip when accepted)               immutable
 //   GET  /checkpoint/published?entry=<i>  earliest witness-quorum checkpoint containing i
+//   GET  /checkpoint/noticed?policy=<i>   notice checkpoint N of the policy entry at i (the
+//                                         index it governs from = N's size; client-sdk policy.ts)
 //   GET  /proof/inclusion?index=<i>&size=<s>   {"index","size","proof":[base64…]}          immutable
 //   GET  /proof/consistency?old=<m>&new=<n>    {"old","new","proof":[base64…]}             immutable
 //   GET  /entry/<i>                       {"index","leafHash","entry"} (entry: the note text)
@@ -279,6 +281,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const index = decimalParam(c, 'entry');
     const note = await reader.published(index);
     if (note === null) throw new ServerError('not-published', `no checkpoint cosigned by a witness quorum contains entry ${index} yet`);
+    return new Response(note, { headers: { ...NOTE_HEADERS, 'Cache-Control': 'no-cache' } });
+  });
+
+  app.get('/checkpoint/noticed', async (c) => {
+    strictPath(c);
+    const index = decimalParam(c, 'policy');
+    const note = await reader.noticed(index);
+    if (note === null) throw new ServerError('not-published', `no notice checkpoint for a policy at entry ${index}`);
     return new Response(note, { headers: { ...NOTE_HEADERS, 'Cache-Control': 'no-cache' } });
   });
 

@@ -35,16 +35,18 @@
 //   noticed when aliveAt(F) − seenBy(P) ≥ policy n−1's notice-period (client-sdk cosignature's
 //   seenBy/aliveAt over the stored earliest/latest time per witness, policy.isNoticed); times
 //   dated more than 300 s after the server's clock are not counted.
-// The policy then governs from index s = max(F.size, every index already admitted): entries
-// sequenced before the server learned of the proof were admitted under policy n−1 and stay so
-// (devices and auditors that find the proof in an earlier checkpoint see s ≥ F.size, which is
-// what PolicyChain's NoticedFrom contract allows: "entries at index ≥ s were sequenced after the
-// notice was complete"). Because a later cosignature can lower seenBy(P), s cannot be recomputed
-// from storage after a restart; so it is decided once and persisted BEFORE it is used, in
-// storage's witness_state under the pseudo-witness name "policy-notice <leaf hex>" (a name no
-// verifier key can have: keys contain no spaces), and reloaded by catchUp before the log is
-// replayed. If a batch is admitted while s is being persisted, s is moved past it and persisted
-// again before it takes effect.
+// The policy then governs from index s = F.size, and F is its notice checkpoint N (the rule all
+// verifiers apply: client-sdk policy.ts, NoticedFrom; served at GET /checkpoint/noticed and in
+// release bundles). So the decision is taken only when no entry at ≥ F.size has been admitted
+// (nothing newer than F is sequenced or being sequenced); otherwise the check waits for a later
+// quorum checkpoint (checkNotice runs after every stored cosignature, and the witness pusher
+// re-cosigns the latest checkpoint of an idle log). Because a later cosignature can lower
+// seenBy(P), s is not recomputed from storage after a restart: it is decided once and persisted
+// BEFORE it is used, in storage's witness_state under the pseudo-witness name
+// "policy-notice <leaf hex>" (a name no verifier key can have: keys contain no spaces), and
+// reloaded by catchUp before the log is replayed. If an entry is admitted while s is being
+// persisted, the decision is retracted (the row is set to NOTICE_RETRACTED) and taken again at
+// a later checkpoint.
 //
 // `verifyAuthor` is client-sdk's policy.verifyEntryAuthor with the parsed keys cached and the
 // signature check asynchronous (parsing a verifier key decodes an Ed25519 point in JavaScript,
@@ -117,6 +119,13 @@ const SUBJECT_POLICY = Buffer.from('\nsubject policy ');
 /** witness_state rows holding notice decisions: "policy-notice <leaf hex>" → first governed index. */
 export const NOTICE_STATE_PREFIX = 'policy-notice ';
 
+/**
+ * A "policy-notice" row holding 0 is no decision: one withdrawn because an entry was admitted
+ * under the predecessor while it was being persisted (a real decision is ≥ 2: past the policy
+ * and the endorsement completing its quorum).
+ */
+export const NOTICE_RETRACTED = 0;
+
 /** A pending successor policy: its quorum is met, its notice not yet proven. */
 export type PendingPolicy = PolicyRef & { index: number; quorumIndex: number };
 
@@ -181,6 +190,7 @@ export class LogState {
     for (const s of await store.readWitnessStates()) {
       if (!s.witness.startsWith(NOTICE_STATE_PREFIX)) continue;
       const leaf = s.witness.slice(NOTICE_STATE_PREFIX.length);
+      if (s.size === NOTICE_RETRACTED) continue;
       if (this.noticeAt.get(leaf) !== s.size) {
         this.noticeAt.set(leaf, s.size);
         changed = true;
@@ -230,15 +240,19 @@ export class LogState {
     const seen = seenBy(witnessTimes(published, listed, 'first', maxTime), p.witnessQuorum);
     const alive = aliveAt(witnessTimes(latest, listed, 'last', maxTime), p.witnessQuorum);
     if (seen === undefined || alive === undefined || !isNoticed(seen, alive, p.noticePeriod)) return false;
-    // Decide s, persist it, and use it only if no entry at ≥ s was admitted meanwhile.
-    let s = Math.max(latest.size, this.reserved, this.applied);
-    for (;;) {
-      await store.setWitnessState({ witness: NOTICE_STATE_PREFIX + key, size: s, updatedAt: now });
-      const stillPending = this.chain.pending();
-      if (stillPending === undefined || !equalBytes(stillPending.leaf, pend.leaf) || this.noticeAt.has(key)) return false;
-      const floor = Math.max(this.reserved, this.applied);
-      if (floor <= s) break;
-      s = floor;
+    // The notice rule (client-sdk policy.ts, NoticedFrom): the policy governs from the size of
+    // its notice checkpoint N, so N = F only if no entry at ≥ F.size was admitted yet (else
+    // wait for a quorum checkpoint covering them: checkNotice runs after every cosignature).
+    const s = latest.size;
+    if (Math.max(this.reserved, this.applied) > s) return false;
+    await store.setWitnessState({ witness: NOTICE_STATE_PREFIX + key, size: s, updatedAt: now });
+    const stillPending = this.chain.pending();
+    if (stillPending === undefined || !equalBytes(stillPending.leaf, pend.leaf) || this.noticeAt.has(key)) return false;
+    if (Math.max(this.reserved, this.applied) > s) {
+      // An entry was admitted under the predecessor while s was being persisted: retract
+      // (NOTICE_RETRACTED) and decide again at a later checkpoint.
+      await store.setWitnessState({ witness: NOTICE_STATE_PREFIX + key, size: NOTICE_RETRACTED, updatedAt: now });
+      return false;
     }
     this.noticeAt.set(key, s);
     this.refresh();

@@ -210,6 +210,31 @@ export class LogReader {
   }
 
   /**
+   * The notice checkpoint N of the policy entry at `policyIndex` (client-sdk policy.ts,
+   * NoticedFrom: the checkpoint whose size is the index the policy governs from), with its
+   * cosignatures; null when that entry is not a policy that took force after a notice, or the
+   * checkpoint is not (yet) cosigned by a witness quorum of its predecessor. Cosignatures dated
+   * more than REQUEST_MAX_SKEW after this server's clock are not counted. Whether N proves the
+   * notice is for the reader to check (with P, /checkpoint/published?entry=<quorum index>).
+   */
+  async noticed(policyIndex: number): Promise<Uint8Array | null> {
+    const size = await this.size(this.sequencer === undefined);
+    if (policyIndex >= size) return null;
+    await this.catchUp(size);
+    const chain = this.state.policies();
+    const i = chain.findIndex((p) => p.index === policyIndex);
+    const policy = chain[i];
+    const predecessor = chain[i - 1];
+    if (policy === undefined || predecessor === undefined || policy.removalOnly || policy.quorumIndex === undefined) return null;
+    const cp = await this.store.readCheckpoint(policy.activeFrom);
+    if (cp === null) return null;
+    const maxTime = this.now() + REQUEST_MAX_SKEW;
+    const listed = new Set(predecessor.entry.witnesses.map((w) => w.vkey));
+    const cosigned = new Set(cp.cosignatures.filter((c) => listed.has(c.witness) && c.firstTime <= maxTime).map((c) => c.witness));
+    return cosigned.size >= predecessor.entry.witnessQuorum ? withCosignatures(cp) : null;
+  }
+
+  /**
    * The earliest stored checkpoint containing entry `index` that is cosigned by a witness quorum
    * of the policy in force at that index (DESIGN.md "published"), with its cosignatures; null
    * when there is none (yet), or the entry is beyond the tree. Cosignatures dated more than

@@ -77,6 +77,7 @@ import type { ContributionEntry, ReleaseEntry, SignedEntry } from '@concord/clie
 import { ConcordError } from '@concord/client-sdk/errors';
 import { newSigner, newVerifier, parseVerifierKey } from '@concord/client-sdk/note';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
+import { RemoteNotices } from '@concord/client-sdk/notice';
 import { PolicyChain, releaseNoticeRequired, selectContributions } from '@concord/client-sdk/policy';
 import type { ChainPolicy, ContributionRejection, IndexedEntry, SelectedContribution } from '@concord/client-sdk/policy';
 import { sha256 } from '@concord/client-sdk/sha256';
@@ -240,7 +241,7 @@ function intersectTwo(a: Uint8Array, b: Uint8Array): Uint8Array {
   return formatDatabase(out);
 }
 
-async function readLog(client: LogClient, origin: string, logVkey: string, anchor: SignedEntry, verify: Ed25519Verify, upTo?: number): Promise<LogRead> {
+async function readLog(client: LogClient, origin: string, logVkey: string, anchor: SignedEntry, verify: Ed25519Verify, now: number, upTo?: number): Promise<LogRead> {
   let cp;
   try {
     cp = openCheckpoint(await client.checkpoint(), newVerifier(logVkey, { ed25519Verify: verify }), origin);
@@ -253,8 +254,12 @@ async function readLog(client: LogClient, origin: string, logVkey: string, ancho
   const tree = { size: cp.checkpoint.size, root: cp.checkpoint.root };
   const size = upTo ?? tree.size;
   if (size > tree.size) throw new ReleaseError('bad-log', `the checkpoint (size ${tree.size}) does not include index ${size - 1}`);
-  const raw = await client.entries(tree, 0, size);
-  const chain = new PolicyChain({ origin, anchor: anchor.leafHash, ed25519Verify: verify });
+  const reader = client.hashReader(tree);
+  const raw = await client.entries(tree, 0, size, reader);
+  // A successor needing notice governs from the notice checkpoint the log designates, exactly
+  // as devices and auditors decide it (client-sdk notice.ts): the release names that policy.
+  const notices = new RemoteNotices({ client, origin, tree, reader, now, ed25519Verify: verify });
+  const chain = new PolicyChain({ origin, anchor: anchor.leafHash, ed25519Verify: verify, noticedFrom: notices.noticedFrom });
   const contributions: IndexedEntry[] = [];
   let lastRelease: LogRead['lastRelease'];
   raw.forEach((bytes, index) => {
@@ -271,6 +276,7 @@ async function readLog(client: LogClient, origin: string, logVkey: string, ancho
     // entry in the log is the latest release.
     else if (se.entry.type === 'release') lastRelease = { entry: se.entry, leaf: se.leafHash, index };
   });
+  await notices.resolve(chain);
   return { size, chain, contributions, lastRelease };
 }
 
@@ -307,7 +313,7 @@ export async function buildRelease(o: ReleaseOptions): Promise<ReleaseResult> {
   if (!Number.isSafeInteger(window) || window < 0) throw new ReleaseError('bad-input', 'the publication window must be a whole number of seconds');
 
   const client = new LogClient({ url: o.logUrl, ...(o.fetch !== undefined ? { fetch: o.fetch } : {}), now: o.now ?? (() => Math.floor(Date.now() / 1000)) });
-  const log = await readLog(client, origin, logVkey, anchor, verify);
+  const log = await readLog(client, origin, logVkey, anchor, verify, now);
   const policy: ChainPolicy | undefined = log.chain.policyAt(log.size);
   if (policy === undefined) throw new ReleaseError('no-policy', `no policy in force at index ${log.size}`);
   const p = policy.entry;
@@ -417,7 +423,7 @@ export async function buildRelease(o: ReleaseOptions): Promise<ReleaseResult> {
     index = (await client.add(bytes)).index;
     // 8. Did anything sequenced between our read and the release change the selection?
     if (index > log.size) {
-      const after = await readLog(client, origin, logVkey, anchor, verify, index);
+      const after = await readLog(client, origin, logVkey, anchor, verify, now, index);
       const atIndex = after.chain.policyAt(index);
       const again = selectContributions(p, index, now, after.contributions, after.chain, { ed25519Verify: verify });
       if (atIndex === undefined || !equalBytes(atIndex.leaf, policy.leaf) || selectionKey(again.selected) !== selectionKey(selection.selected)) {

@@ -25,8 +25,11 @@
 // finding: orgs have until the notice ends to endorse (DESIGN.md "Endorsement").
 //
 // Decisions where DESIGN.md is silent:
-// - A policy counts as noticed from the smallest checkpoint the log serves that proves the
-//   notice (proveNotice): the head, or the checkpoint served for the entry before a release.
+// - A policy that needs notice governs from the size of its notice checkpoint N, the one the log
+//   designates at GET /checkpoint/noticed?policy=<index> (client-sdk policy.ts, NoticedFrom; the
+//   same N the server decided and devices get in bundles), if N proves the notice; a log that
+//   does not serve that route (an older server): from the smallest checkpoint it serves that
+//   proves the notice (the head, or the checkpoint served for the entry before a release).
 // - The state directory's checkpoint is replaced only when the new head is consistent with it;
 //   after a fork it keeps the old one (the evidence) and every later audit reports the fork.
 // - Entry signatures are verified with node:crypto (OpenSSL), as the log server does; the
@@ -43,7 +46,7 @@
 import { createHash } from 'node:crypto';
 import { equalBytes, toBase64, toHex, utf8 } from '@concord/client-sdk/bytes';
 import { parseCheckpoint } from '@concord/client-sdk/checkpoint';
-import { ClientError, LogClient } from '@concord/client-sdk/client';
+import { ClientError, LogClient, MAX_CHECKPOINT_BYTES, readCapped } from '@concord/client-sdk/client';
 import type { Fetch, FetchResponse, TileCache } from '@concord/client-sdk/client';
 import { ELEMENT_SIZE } from '@concord/client-sdk/database';
 import type { IntersectionReport } from '@concord/client-sdk/database';
@@ -60,6 +63,7 @@ import {
   checkReleaseSuccession,
   countEndorsements,
   isNoticed,
+  noticedFromCheckpoints,
   releaseNoticeRequired,
   authorKeysFor,
 } from '@concord/client-sdk/policy';
@@ -667,10 +671,26 @@ function parseStoredCheckpoint(note: Uint8Array): SignedTree | undefined {
 }
 
 /**
+ * GET /checkpoint/noticed?policy=<index>: the notice checkpoint the log designates for the
+ * policy entry at `index` (unverified bytes); null when the log has none for it (404
+ * not-published); 'unsupported' when the log does not serve the route at all.
+ */
+async function noticeCheckpoint(client: LogClient, index: number): Promise<Uint8Array | null | 'unsupported'> {
+  try {
+    return await readCapped(await client.request(`/checkpoint/noticed?policy=${index}`), MAX_CHECKPOINT_BYTES, 'notice checkpoint');
+  } catch (err) {
+    if (err instanceof ClientError && err.status === 404) return err.serverCode === 'not-published' ? null : 'unsupported';
+    throw err;
+  }
+}
+
+/**
  * From which log index a pending policy counts as noticed (DESIGN.md: a cosigned F consistent
  * with P, under the predecessor's log key and witnesses, with aliveAt(F) − seenBy(P) ≥ the
  * predecessor's notice-period), or undefined. P is the earliest quorum-cosigned checkpoint
- * containing the endorsement that completed the quorum. An auditor sees the checkpoints the
+ * containing the endorsement that completed the quorum. F is the notice checkpoint the log
+ * designates (the policy governs from its size). Only for a log that serves no designation:
+ * an auditor sees the checkpoints the
  * log serves: the head, and for each entry the earliest quorum-cosigned checkpoint containing
  * it; candidates for F are the head and the checkpoints served for the entry just before each
  * later release (the indexes where the answer matters). The smallest F that proves the notice
@@ -680,7 +700,7 @@ async function proveNotice(
   view: LogView,
   head: VerifiedCheckpoint,
   predecessor: ChainPolicy,
-  pending: { leaf: Uint8Array; quorumIndex: number },
+  pending: { leaf: Uint8Array; index: number; quorumIndex: number },
   releases: readonly IndexedEntry[],
   publishedAt: (i: number) => Promise<VerifiedCheckpoint | undefined>,
   consistentWithHead: (cp: SignedTree, what: string) => Promise<boolean>,
@@ -697,6 +717,28 @@ async function proveNotice(
   };
   const p = underPredecessor(await publishedAt(pending.quorumIndex));
   if (p === undefined) return undefined;
+  // The notice checkpoint the log designates (client-sdk policy.ts, NoticedFrom): the policy
+  // governs from its size, if it proves the notice.
+  const designated = await noticeCheckpoint(view.client, pending.index);
+  if (designated !== 'unsupported') {
+    let n: VerifiedCheckpoint | undefined;
+    try {
+      n = designated === null ? undefined : verifyCheckpointUnder(designated, predecessor.entry, view.origin, opts.now);
+    } catch (err) {
+      if (!(err instanceof LogViewError)) throw err;
+      n = undefined;
+    }
+    if (n === undefined) return undefined;
+    const from = noticedFromCheckpoints(
+      { quorumIndex: pending.quorumIndex, noticePeriod: predecessor.entry.noticePeriod },
+      { size: p.tree.size, seenBy: p.seenBy },
+      { size: n.tree.size, aliveAt: n.aliveAt },
+    );
+    if (from === undefined || !(await consistentWithHead(n, `the notice checkpoint of the policy at entry ${pending.index}`))) return undefined;
+    return from;
+  }
+  // A log that serves no notice checkpoints (an older server): the smallest checkpoint it serves
+  // that proves the notice.
   const candidates: VerifiedCheckpoint[] = [];
   for (const r of releases) {
     if (r.index <= pending.quorumIndex) continue;

@@ -41,6 +41,7 @@ import { NoteError, newVerifier, parseNote } from '@concord/client-sdk/note';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
 import { PolicyChain, PolicyError, validatePolicy, verifyEntryAuthor } from '@concord/client-sdk/policy';
 import type { ChainPolicy, NoticedFrom } from '@concord/client-sdk/policy';
+import { RemoteNotices } from '@concord/client-sdk/notice';
 import type { TreeHead } from '@concord/client-sdk/tiles';
 
 export type LogViewErrorCode =
@@ -245,7 +246,10 @@ export async function openLogView(opts: OpenLogViewOptions): Promise<LogView> {
   }
 
   // 3. The policy chain.
-  const chain = new PolicyChain({ origin, anchor: trust.leaf, ...(opts.noticedFrom !== undefined ? { noticedFrom: opts.noticedFrom } : {}) });
+  // Successors that need notice take force from the notice checkpoint the log designates
+  // (client-sdk notice.ts), unless the caller decides notices itself.
+  const notices = new RemoteNotices({ client, origin, tree, reader, now });
+  const chain = new PolicyChain({ origin, anchor: trust.leaf, noticedFrom: opts.noticedFrom ?? notices.noticedFrom });
   const parsedCache = new Map<number, SignedEntry>();
   const parsed = (i: number): SignedEntry => {
     let se = parsedCache.get(i);
@@ -269,6 +273,7 @@ export async function openLogView(opts: OpenLogViewOptions): Promise<LogView> {
     const e = se.entry;
     if (e.type === 'policy' || (e.type === 'endorsement' && e.subject.kind === 'policy')) chain.add(se, i);
   }
+  if (opts.noticedFrom === undefined) await notices.resolve(chain);
   const policy = chain.policyAt(tree.size) ?? chain.current();
   if (policy === undefined) throw new LogViewError('no-policy', 'no policy is in force in this log');
 

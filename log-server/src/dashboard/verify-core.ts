@@ -6,7 +6,9 @@
 //      hash tile is authenticated against the checkpoint's root (tiles.tileHashReader) and each
 //      entry bundle against the tree's leaf hashes (LogClient.entries).
 //   2. Replay the policy chain from the anchor (policy.PolicyChain): the policy in force at the
-//      tree's size names the log key and the witnesses.
+//      tree's size names the log key and the witnesses. A policy that needs notice governs from
+//      the size of its notice checkpoint (GET /checkpoint/noticed?policy=<index>) if that proves
+//      the notice against its published checkpoint (client-sdk policy.ts, NoticedFrom).
 //   3. The checkpoint must be signed by that log key and cosigned by a witness quorum of that
 //      policy. Only now is anything from step 1 trusted (it all hangs off this root).
 //   4. For every release: an RFC 9162 inclusion proof against the root, signed by the operator
@@ -237,7 +239,8 @@ export async function verifyLog(sdk: Sdk, input: VerifyInput): Promise<VerifyRep
       const raw = await step('authenticating the log\'s tiles and entries against the checkpoint root', () => client.entries(tree, 0, tree.size, reader));
 
       say('Replaying the policy chain from the trust anchor');
-      const chain: PolicyChain = new sdk.policy.PolicyChain({ origin, anchor: input.anchor });
+      const noticed = new Map<string, number>();
+      const chain: PolicyChain = new sdk.policy.PolicyChain({ origin, anchor: input.anchor, noticedFrom: (q) => noticed.get(sdk.bytes.toHex(q.policy.leaf)) });
       const releases: { index: number; signed: SignedEntry; entry: ReleaseEntry }[] = [];
       const endorsements: IndexedEntry[] = [];
       raw.forEach((bytes, index) => {
@@ -252,6 +255,17 @@ export async function verifyLog(sdk: Sdk, input: VerifyInput): Promise<VerifyRep
         if (e.type === 'release') releases.push({ index, signed: se, entry: e });
         else if (e.type === 'endorsement' && e.subject.kind === 'release') endorsements.push({ index, signed: se });
       });
+      // Policies that needed notice: each governs from its notice checkpoint's size, if that
+      // checkpoint proves the notice (client-sdk policy.ts, NoticedFrom).
+      for (let round = 0; round < 64; round++) {
+        const pending = chain.pending();
+        const predecessor = chain.current();
+        if (pending === undefined || predecessor === undefined) break;
+        say(`Checking the notice of policy ${pending.entry.sequence}`);
+        const from = await step(`checking the notice of policy ${pending.entry.sequence}`, () => noticeFrom(sdk, client, reader, tree, predecessor, pending, origin, now));
+        if (from === undefined) break;
+        noticed.set(sdk.bytes.toHex(pending.leaf), from);
+      }
       const policy = chain.current();
       if (policy === undefined) throw new Step(`the trust anchor is not in this log: no valid policy 1 with leaf hash ${anchorHex} signed by its operator`);
 
@@ -443,6 +457,50 @@ async function publication(sdk: Sdk, x: ReleaseContext, quorumIndex: number): Pr
   const root = await sdk.merkle.treeHash(size, x.reader);
   if (!sdk.bytes.equalBytes(root, opened.root)) throw new Error(`its root is not the verified tree's root at size ${size}: the log forked`);
   return sdk.cosignature.seenBy(opened.cosigs, p.entry.witnessQuorum);
+}
+
+/**
+ * From which index a policy that needs notice governs, or undefined (not proven: it does not
+ * govern). N = GET /checkpoint/noticed?policy=<index> and P = /checkpoint/published?entry=<its
+ * quorum index>, both signed by the predecessor's log key, cosigned by a witness quorum of its
+ * witnesses, within the verified tree (roots recomputed from its hashes: consistent with it);
+ * noticed when aliveAt(N) − seenBy(P) ≥ the predecessor's notice-period; governs from N's size.
+ */
+async function noticeFrom(
+  sdk: Sdk,
+  client: clientM.LogClient,
+  reader: HashReader,
+  tree: { size: number; root: Uint8Array },
+  predecessor: ChainPolicy,
+  pending: { index: number; quorumIndex: number },
+  origin: string,
+  now: number,
+): Promise<number | undefined> {
+  const opened = async (note: Uint8Array, what: string) => {
+    const c = openUnder(sdk, note, predecessor, origin, now);
+    // Not cosigned by a quorum, too small, or newer than the verified tree: proves nothing (yet).
+    if (!c.met || c.size <= pending.quorumIndex || c.size > tree.size) return undefined;
+    const root = await sdk.merkle.treeHash(c.size, reader);
+    if (!sdk.bytes.equalBytes(root, c.root)) throw new Error(`${what}'s root is not the verified tree's root at size ${c.size}: the log forked`);
+    return c;
+  };
+  let nNote: Uint8Array;
+  try {
+    nNote = await sdk.client.readCapped(await client.request(`/checkpoint/noticed?policy=${pending.index}`), sdk.client.MAX_CHECKPOINT_BYTES, 'notice checkpoint');
+  } catch (err) {
+    if (err instanceof sdk.client.ClientError && err.status === 404) return undefined;
+    throw err;
+  }
+  const pNote = await client.published(pending.quorumIndex);
+  if (pNote === null) return undefined;
+  const p = await opened(pNote, 'its published checkpoint');
+  const n = await opened(nNote, 'its notice checkpoint');
+  if (p === undefined || n === undefined) return undefined;
+  const k = predecessor.entry.witnessQuorum;
+  const seen = sdk.cosignature.seenBy(p.cosigs, k);
+  const alive = sdk.cosignature.aliveAt(n.cosigs, k);
+  if (seen === undefined || alive === undefined) return undefined;
+  return sdk.policy.noticedFromCheckpoints({ quorumIndex: pending.quorumIndex, noticePeriod: predecessor.entry.noticePeriod }, { size: p.size, seenBy: seen }, { size: n.size, aliveAt: alive });
 }
 
 /** A root as pasted: 64 hex or 44 base64 characters. */

@@ -6,9 +6,9 @@
 //              with its stored cosignatures; every proof in the bundle is against F
 //   P          store.earliestQuorumCheckpoint(max(release, endorsement completing the quorum) + 1)
 //              under the release's policy; for a policy that needed notice, under its predecessor
-//   N          for such a policy, the quorum checkpoint at the size from which it governs
-//              (LogState's activeFrom: the server decided it from the checkpoint that proved the
-//              notice), or the next one that proves it
+//   N          for such a policy, its notice checkpoint (client-sdk policy.ts, NoticedFrom): the
+//              quorum checkpoint whose size is the index it governs from (reader.noticed, also
+//              served at GET /checkpoint/noticed?policy=<index>); never another checkpoint
 //   proofs     from the reader's stored hash tiles (reader.hashReader(F.size))
 //   entries    the release, its endorsements (at most 256), the policy chain from the anchor to
 //              the newest policy governing an entry of F (the release's or later), with the
@@ -26,15 +26,13 @@ import type { Hono } from 'hono';
 import { parseDecimal, toHex, equalBytes } from '@concord/client-sdk/bytes';
 import { BUNDLE_MEDIA_TYPE, BuildError, MAX_ENDORSEMENTS, buildBundle } from '@concord/client-sdk/bundle';
 import type { BundlePlan, BundleSource } from '@concord/client-sdk/bundle';
-import { FUTURE_TOLERANCE, aliveAt, seenBy } from '@concord/client-sdk/cosignature';
-import type { WitnessCosignature } from '@concord/client-sdk/cosignature';
+import { FUTURE_TOLERANCE } from '@concord/client-sdk/cosignature';
 import { parseSignedEntry } from '@concord/client-sdk/entries';
 import type { PolicyEntry, ReleaseEntry } from '@concord/client-sdk/entries';
-import { isNoticed } from '@concord/client-sdk/policy';
 import type { Env, RouteContext } from '../app.js';
 import { ServerError } from '../http-errors.js';
 import { withCosignatures } from '../reader.js';
-import type { LogStore, StoredCheckpoint } from '../storage/types.js';
+import type { LogStore } from '../storage/types.js';
 
 const CHUNK = 4096;
 
@@ -100,17 +98,6 @@ class ReleaseIndex {
   }
 }
 
-function times(cp: StoredCheckpoint, p: PolicyEntry, maxTime: number, pick: 'first' | 'last'): WitnessCosignature[] {
-  const listed = new Set(p.witnesses.map((w) => w.vkey));
-  const out: WitnessCosignature[] = [];
-  for (const c of cp.cosignatures) {
-    if (!listed.has(c.witness)) continue;
-    const t = pick === 'first' ? c.firstTime : c.lastTime <= maxTime ? c.lastTime : c.firstTime;
-    if (t <= maxTime) out.push({ witness: c.witness, time: t });
-  }
-  return out;
-}
-
 export function registerReleaseRoutes(app: Hono<Env>, ctx: RouteContext): void {
   const { store, reader, state } = ctx.deps;
   const index = new ReleaseIndex(store);
@@ -132,26 +119,13 @@ export function registerReleaseRoutes(app: Hono<Env>, ctx: RouteContext): void {
       return cp === null ? null : withCosignatures(cp);
     },
     async noticeCheckpoint(q) {
-      const chainPolicy = state.policies().find((p) => equalBytes(p.leaf, q.policy.leaf));
-      if (chainPolicy === undefined) return null;
-      const pred = q.predecessor;
-      const qq = query(pred);
-      const k = pred.witnessQuorum;
-      // P again, as stored (its earliest times).
-      const pSize = (await store.earliestQuorumCheckpoint((chainPolicy.quorumIndex ?? chainPolicy.index) + 1, qq))?.size;
-      if (pSize === undefined) return null;
-      const p = await store.readCheckpoint(pSize);
-      const seen = p === null ? undefined : seenBy(times(p, pred, qq.maxTime, 'first'), k);
-      if (seen === undefined) return null;
-      // The quorum checkpoints from activeFrom on, in size order, up to F.
-      for (let minSize = chainPolicy.activeFrom; minSize <= q.maxSize; ) {
-        const cp = await store.earliestQuorumCheckpoint(minSize, qq);
-        if (cp === null || cp.size > q.maxSize) return null;
-        const alive = aliveAt(times(cp, pred, qq.maxTime, 'last'), k);
-        if (alive !== undefined && isNoticed(seen, alive, pred.noticePeriod)) return withCosignatures(cp);
-        minSize = cp.size + 1;
-      }
-      return null;
+      // The policy's notice checkpoint N, exactly: the quorum checkpoint whose size is the index
+      // the policy governs from (client-sdk policy.ts, NoticedFrom; the same one
+      // GET /checkpoint/noticed serves). Never another one: a device places the policy's start
+      // at N's size, so any other checkpoint would move it.
+      const from = state.policies().find((p) => equalBytes(p.leaf, q.policy.leaf))?.activeFrom;
+      if (from === undefined || from > q.maxSize) return null;
+      return reader.noticed(q.policy.index);
     },
     async locate(which, size): Promise<BundlePlan | null> {
       await index.refresh(size);
