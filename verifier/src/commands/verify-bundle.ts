@@ -18,16 +18,17 @@
 // and including that one: ✓ passed, ✗ failed (its code and message), · not reached. Exit 0 only
 // when all passed.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fromBase64, toBase64 } from '@concord/client-sdk/bytes';
+import { toBase64 } from '@concord/client-sdk/bytes';
 import { BundleError, parseBundle } from '@concord/client-sdk/bundle';
 import { LogClient } from '@concord/client-sdk/client';
 import { DeviceError, MemoryStore, fetchConsistencyProof, openDatabase } from '@concord/client-sdk/device';
-import type { DeviceErrorCode, DeviceState, DeviceStore, VerifiedDatabase } from '@concord/client-sdk/device';
+import type { DeviceErrorCode, DeviceStore, VerifiedDatabase } from '@concord/client-sdk/device';
 import type { Hash } from '@concord/client-sdk/merkle';
 import { UsageError, parseArgs, required } from '../cli-common.js';
 import type { CliIO, Command } from '../cli-common.js';
+import { FileDeviceStore } from '../device-store.js';
 import { readTrustFile } from '../log-view.js';
 
 /** The checks in device.ts's order (DESIGN.md "Device acceptance" numbers), with their error codes. */
@@ -64,56 +65,6 @@ export function checkLines(error: DeviceError | undefined): CheckLine[] {
     if (i === failedAt) return { id: c.id, label: c.label, status: 'failed', code: error.code, message: error.message };
     return { id: c.id, label: c.label, status: 'not-reached' };
   });
-}
-
-interface StoredJson {
-  release: { sequence: number; leaf: string; index: number };
-  policy: { sequence: number; leaf: string };
-  checkpoint: string;
-  clock: number;
-}
-
-/** A device's state in a directory: state.json plus database.bin, each replaced atomically. */
-export class FileDeviceStore implements DeviceStore {
-  constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-
-  async get(): Promise<DeviceState | undefined> {
-    let j: StoredJson;
-    let database: Uint8Array;
-    try {
-      j = JSON.parse(readFileSync(path.join(this.dir, 'state.json'), 'utf8')) as StoredJson;
-      database = new Uint8Array(readFileSync(path.join(this.dir, 'database.bin')));
-    } catch {
-      return undefined;
-    }
-    return {
-      release: { sequence: j.release.sequence, leaf: fromBase64(j.release.leaf, 32), index: j.release.index },
-      policy: { sequence: j.policy.sequence, leaf: fromBase64(j.policy.leaf, 32) },
-      checkpoint: fromBase64(j.checkpoint),
-      clock: j.clock,
-      database,
-    };
-  }
-
-  async put(s: DeviceState): Promise<void> {
-    const write = (name: string, data: Uint8Array | string): void => {
-      const f = path.join(this.dir, name);
-      const tmp = `${f}.${process.pid}.tmp`;
-      writeFileSync(tmp, data);
-      renameSync(tmp, f);
-    };
-    // The database first: a state.json naming a release is never left beside an older database.
-    write('database.bin', s.database);
-    const j: StoredJson = {
-      release: { sequence: s.release.sequence, leaf: toBase64(s.release.leaf), index: s.release.index },
-      policy: { sequence: s.policy.sequence, leaf: toBase64(s.policy.leaf) },
-      checkpoint: toBase64(s.checkpoint),
-      clock: s.clock,
-    };
-    write('state.json', JSON.stringify(j, null, 2) + '\n');
-  }
 }
 
 function summary(d: VerifiedDatabase): Record<string, unknown> {
