@@ -26,9 +26,23 @@
 // bytes (a canonical encoding is unique, so the bytes are the encoding). The
 // tests run both on the RFC 9497 vectors and against each other.
 //
+// Group backends: every protocol function takes an optional `{ backend }`
+// (an OprfBackend: decode/encode, RFC 9496 element derivation, scalar
+// multiplication, multi-scalar multiplication). The default is noble, above:
+// pure TypeScript, browser-safe. noble's BigInt field arithmetic makes a
+// ristretto255 scalar multiplication cost ~1.4 ms, so a 1,000,000-element
+// contribution takes hours; oprf-libsodium.ts adapts an injected libsodium
+// (libsodium-wrappers-sumo, WASM) for that bulk path: ~0.2 ms per
+// multiplication, the whole path ~4.9× faster (scripts/bench/oprf.ts
+// measures both). The protocol code — hashing, transcripts, DLEQ proofs,
+// scalar arithmetic, every check — is the same for every backend; the RFC
+// 9497 vectors and a differential test (test/oprf-sodium.test.ts) run
+// through both.
+//
 // Secret scalars (k, blinds, their inverses, the proof nonce) are only ever
-// multiplied with noble's constant-time `multiply`; public data (transcript
-// weights, proof scalars, wire points) goes through the vartime MSM. Scalar
+// multiplied with the backend's constant-time `multiply`/`multiplyBase`;
+// public data (transcript weights, proof scalars, wire points) goes through
+// its multi-scalar multiplication, which may be variable time. Scalar
 // arithmetic uses BigInt, like noble's own OPRF.
 //
 // Every function throws OprfError for bad input; a broken internal invariant
@@ -36,6 +50,7 @@
 
 import { ristretto255, ristretto255_hasher } from '@noble/curves/ed25519.js';
 import { mulAddUnsafe } from '@noble/curves/abstract/curve.js';
+import { expand_message_xmd } from '@noble/curves/abstract/hash-to-curve.js';
 import { FpInvertBatch } from '@noble/curves/abstract/modular.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
@@ -98,10 +113,72 @@ export class OprfError extends ConcordError<OprfErrorCode> {
 // Group and suite constants
 
 const Point = ristretto255.Point;
-type Point = InstanceType<typeof Point>;
+/** The default backend's element: @noble/curves' ristretto255 point. */
+export type NoblePoint = InstanceType<typeof ristretto255.Point>;
 const Fn = Point.Fn;
 const ORDER = Fn.ORDER;
 const G = Point.BASE;
+
+/**
+ * The ristretto255 group (RFC 9496) as the protocol uses it, over a
+ * backend-chosen element type E. Scalars are bigints in [0, order). The
+ * protocol never passes the identity or a zero scalar to `multiply` or
+ * `multiplyBase` (so their results are never the identity); it checks every
+ * decoded element for the identity itself.
+ */
+export interface OprfBackend<E> {
+  /** A short name for reports: "noble", "libsodium". */
+  readonly name: string;
+  /**
+   * RFC 9496 §4.3.1 Decode of 32 bytes: the element, or null when the bytes
+   * are not a canonical encoding. The identity (32 zero bytes) decodes. The
+   * element must not alias `bytes` (the caller may mutate them later).
+   */
+  decode(bytes: Uint8Array): E | null;
+  /** RFC 9496 §4.3.2 Encode: 32 bytes; the identity is 32 zero bytes. */
+  encode(e: E): Uint8Array;
+  isIdentity(e: E): boolean;
+  /** RFC 9496 §4.3.4 Element Derivation (the one-way map) of 64 uniform bytes. */
+  fromUniform(bytes: Uint8Array): E;
+  /** s·e for a secret scalar 0 < s < order and e ≠ identity: constant time in s. */
+  multiply(e: E, s: bigint): E;
+  /** s·G for a secret scalar 0 < s < order: constant time in s. */
+  multiplyBase(s: bigint): E;
+  /** Σ s_i·e_i over public elements and scalars in [0, order); may be variable time. */
+  multiScalarMultiply(es: readonly E[], ss: readonly bigint[]): E;
+}
+
+/**
+ * The default backend: @noble/curves' ristretto255 (constant-time `multiply`,
+ * precomputed-table base multiplication, vartime Pippenger MSM). Pure
+ * TypeScript; runs in browsers.
+ */
+export const nobleBackend: OprfBackend<NoblePoint> = Object.freeze({
+  name: 'noble',
+  decode(bytes: Uint8Array): NoblePoint | null {
+    try {
+      // noble's decoder accepts only the canonical encoding (RFC 9496 §4.3.1).
+      return Point.fromBytes(bytes);
+    } catch {
+      return null;
+    }
+  },
+  encode: (e: NoblePoint): Uint8Array => e.toBytes(),
+  isIdentity: (e: NoblePoint): boolean => e.is0(),
+  fromUniform(bytes: Uint8Array): NoblePoint {
+    const derive = ristretto255_hasher.deriveToCurve;
+    if (derive === undefined) badMath('@noble/curves lacks ristretto255_hasher.deriveToCurve');
+    return derive(bytes);
+  },
+  multiply: (e: NoblePoint, s: bigint): NoblePoint => e.multiply(s),
+  multiplyBase: (s: bigint): NoblePoint => G.multiply(s),
+  multiScalarMultiply: (es: readonly NoblePoint[], ss: readonly bigint[]): NoblePoint => mulAddUnsafe(Point, [...es], [...ss]),
+});
+
+/** The `backend` option every protocol function accepts; noble when omitted. */
+export interface BackendOption<E> {
+  backend?: OprfBackend<E>;
+}
 
 const ascii = (s: string): Uint8Array => utf8(s);
 
@@ -199,42 +276,51 @@ function hashToScalar(msg: Uint8Array, dst: Uint8Array): bigint {
 // ---------------------------------------------------------------------------
 // Elements (SerializeElement/DeserializeElement, RFC 9496 §4.3)
 
-// Points decoded from (or encoded to) a byte array, keyed by that array, so an
-// element parsed from a request is not decoded again when it is evaluated,
-// and a client's own blinded elements are never decoded. A copy of the bytes
-// is kept and compared on every hit: an array mutated after decoding misses.
-const decoded = new WeakMap<Uint8Array, { copy: Uint8Array; point: Point }>();
+// Elements decoded from (or encoded to) a byte array, per backend, keyed by
+// that array, so an element parsed from a request is not decoded again when
+// it is evaluated, and a client's own blinded elements are never decoded. A
+// copy of the bytes is kept and compared on every hit: an array mutated after
+// decoding misses.
+const decodedBy = new WeakMap<object, WeakMap<Uint8Array, { copy: Uint8Array; e: unknown }>>();
 
-function remember(bytes: Uint8Array, point: Point): void {
-  decoded.set(bytes, { copy: bytes.slice(), point });
+function cacheOf(g: object): WeakMap<Uint8Array, { copy: Uint8Array; e: unknown }> {
+  let m = decodedBy.get(g);
+  if (m === undefined) decodedBy.set(g, (m = new WeakMap()));
+  return m;
+}
+
+function remember<E>(g: OprfBackend<E>, bytes: Uint8Array, e: E): void {
+  cacheOf(g).set(bytes, { copy: bytes.slice(), e });
 }
 
 /**
  * DeserializeElement plus §3.3's rule that an identity element received over
- * the wire MUST be rejected. noble's decoder accepts only the canonical
+ * the wire MUST be rejected. A backend's decoder accepts only the canonical
  * encoding, so a decoded element's bytes are its SerializeElement.
  */
-function decodeElement(b: unknown, what: string, code: 'bad-element' | 'bad-key' = 'bad-element'): Point {
+function decodeElement<E>(g: OprfBackend<E>, b: unknown, what: string, code: 'bad-element' | 'bad-key' = 'bad-element'): E {
   if (!(b instanceof Uint8Array) || b.length !== ELEMENT_SIZE) {
     const got = b instanceof Uint8Array ? `${b.length} bytes` : typeof b;
     throw new OprfError(code, `${what}: want ${ELEMENT_SIZE} bytes, got ${got}`);
   }
-  const hit = decoded.get(b);
-  if (hit !== undefined && equalBytes(hit.copy, b)) return hit.point;
-  let p: Point;
+  const hit = cacheOf(g).get(b);
+  if (hit !== undefined && equalBytes(hit.copy, b)) return hit.e as E;
+  let e: E | null;
   try {
-    p = Point.fromBytes(b);
+    e = g.decode(b);
   } catch (cause) {
     throw new OprfError(code, `${what}: not a canonical ristretto255 encoding`, { cause });
   }
-  if (p.is0()) throw new OprfError(code, `${what}: the identity element`);
-  remember(b, p);
-  return p;
+  if (e === null) throw new OprfError(code, `${what}: not a canonical ristretto255 encoding`);
+  if (g.isIdentity(e)) throw new OprfError(code, `${what}: the identity element`);
+  remember(g, b, e);
+  return e;
 }
 
-function encodeElement(p: Point): Uint8Array {
-  const b = p.toBytes();
-  remember(b, p);
+function encodeElement<E>(g: OprfBackend<E>, e: E): Uint8Array {
+  const b = g.encode(e);
+  if (!(b instanceof Uint8Array) || b.length !== ELEMENT_SIZE) badMath(`${g.name} encoded an element to other than ${ELEMENT_SIZE} bytes`);
+  remember(g, b, e);
   return b;
 }
 
@@ -272,12 +358,25 @@ function checkInput(input: unknown): asserts input is Uint8Array {
   if (input.length > MAX_INPUT_SIZE) throw new OprfError('bad-input', `input of ${input.length} bytes exceeds ${MAX_INPUT_SIZE}`);
 }
 
-/** H(input): hash_to_ristretto255 with DST "HashToGroup-" ‖ contextString; never the identity. */
-function hashToGroup(input: Uint8Array, c: Ctx): Point {
-  const p = ristretto255_hasher.hashToCurve(input, { DST: c.hashToGroupDST });
+/**
+ * H(input): hash_to_ristretto255 (RFC 9380 Appendix B) with DST
+ * "HashToGroup-" ‖ contextString = the backend's RFC 9496 element derivation
+ * of expand_message_xmd(SHA-512) to 64 bytes; never the identity.
+ */
+function hashToGroup<E>(g: OprfBackend<E>, input: Uint8Array, c: Ctx): E {
+  const e = g.fromUniform(expand_message_xmd(input, c.hashToGroupDST, 64, sha512));
   // §3.3.1: "If inputElement is the identity element, raise InvalidInputError".
-  if (p.is0()) throw new OprfError('bad-input', 'input hashes to the identity element');
-  return p;
+  if (g.isIdentity(e)) throw new OprfError('bad-input', 'input hashes to the identity element');
+  return e;
+}
+
+function backendOf<E>(opts: BackendOption<E> | undefined): OprfBackend<E> | undefined {
+  const g = opts?.backend;
+  if (g === undefined) return undefined;
+  if (typeof g !== 'object' || g === null || typeof g.multiScalarMultiply !== 'function') {
+    throw new OprfError('bad-input', 'backend must be an OprfBackend');
+  }
+  return g;
 }
 
 // ---------------------------------------------------------------------------
@@ -290,17 +389,22 @@ export interface KeyPair {
   publicKey: Uint8Array;
 }
 
+function keyPair<E>(g: OprfBackend<E>, sk: bigint): KeyPair {
+  return { secretKey: scalarToBytes(sk), publicKey: encodeElement(g, g.multiplyBase(sk)) };
+}
+
 /** §3.2 GenerateKeyPair: a random key pair. */
-export function generateKeyPair(): KeyPair {
-  const sk = randomScalar();
-  return { secretKey: scalarToBytes(sk), publicKey: encodeElement(G.multiply(sk)) };
+export function generateKeyPair<E = NoblePoint>(opts?: BackendOption<E>): KeyPair {
+  const g = backendOf(opts);
+  return g === undefined ? keyPair(nobleBackend, randomScalar()) : keyPair(g, randomScalar());
 }
 
 /**
  * §3.2.1 DeriveKeyPair(seed, info): deterministic key pair from a 32-byte
  * seed. The mode is part of the derivation (RFC 9497 test vectors use both).
  */
-export function deriveKeyPair(seed: Uint8Array, info: Uint8Array, mode: Mode = MODE_VOPRF): KeyPair {
+export function deriveKeyPair<E = NoblePoint>(seed: Uint8Array, info: Uint8Array, mode: Mode = MODE_VOPRF, opts?: BackendOption<E>): KeyPair {
+  const g = backendOf(opts);
   const c = ctxOf(mode);
   if (!(seed instanceof Uint8Array) || seed.length !== 32) throw new OprfError('bad-key', 'seed must be 32 bytes');
   if (!(info instanceof Uint8Array) || info.length > MAX_INPUT_SIZE) throw new OprfError('bad-key', 'info must be at most 65,535 bytes');
@@ -309,20 +413,24 @@ export function deriveKeyPair(seed: Uint8Array, info: Uint8Array, mode: Mode = M
   for (let counter = 0; counter <= 255; counter++) {
     msg[msg.length - 1] = counter;
     const sk = hashToScalar(msg, c.deriveKeyPairDST);
-    if (sk !== 0n) return { secretKey: scalarToBytes(sk), publicKey: encodeElement(G.multiply(sk)) };
+    if (sk !== 0n) return g === undefined ? keyPair(nobleBackend, sk) : keyPair(g, sk);
   }
   // §3.2.1: DeriveKeyPairError; probability ~2^-2000.
   throw new OprfError('bad-key', 'DeriveKeyPair found no non-zero scalar');
 }
 
 /** pkS = skS·G for a secret key. */
-export function publicKeyFromSecretKey(secretKey: Uint8Array): Uint8Array {
-  return encodeElement(G.multiply(nonZeroScalar(secretKey, 'bad-key', 'secret key')));
+export function publicKeyFromSecretKey<E = NoblePoint>(secretKey: Uint8Array, opts?: BackendOption<E>): Uint8Array {
+  const g = backendOf(opts);
+  const sk = nonZeroScalar(secretKey, 'bad-key', 'secret key');
+  return g === undefined ? keyPair(nobleBackend, sk).publicKey : keyPair(g, sk).publicKey;
 }
 
 /** Checks a public key: 32 bytes, canonical, not the identity. Returns it. */
-export function checkPublicKey(publicKey: Uint8Array): Uint8Array {
-  decodeElement(publicKey, 'public key', 'bad-key');
+export function checkPublicKey<E = NoblePoint>(publicKey: Uint8Array, opts?: BackendOption<E>): Uint8Array {
+  const g = backendOf(opts);
+  if (g === undefined) decodeElement(nobleBackend, publicKey, 'public key', 'bad-key');
+  else decodeElement(g, publicKey, 'public key', 'bad-key');
   return publicKey;
 }
 
@@ -347,16 +455,20 @@ export interface Blinded {
   blinded: Uint8Array;
 }
 
+function blindWith<E>(g: OprfBackend<E>, c: Ctx, input: Uint8Array, r: bigint): Blinded {
+  return { blind: scalarToBytes(r), blinded: encodeElement(g, g.multiply(hashToGroup(g, input, c), r)) };
+}
+
 /**
  * Blind(input). `opts.blind` fixes r — for RFC test vectors only; omit it in
  * production so r is fresh and uniform (a reused r links inputs).
  */
-export function blind(input: Uint8Array, opts?: { mode?: Mode; blind?: Uint8Array }): Blinded {
+export function blind<E = NoblePoint>(input: Uint8Array, opts?: { mode?: Mode; blind?: Uint8Array } & BackendOption<E>): Blinded {
+  const g = backendOf(opts);
   const c = ctxOf(opts?.mode ?? MODE_VOPRF);
   checkInput(input);
   const r = opts?.blind === undefined ? randomScalar() : nonZeroScalar(opts.blind, 'bad-scalar', 'blind');
-  const b = encodeElement(hashToGroup(input, c).multiply(r));
-  return { blind: scalarToBytes(r), blinded: b };
+  return g === undefined ? blindWith(nobleBackend, c, input, r) : blindWith(g, c, input, r);
 }
 
 // ---------------------------------------------------------------------------
@@ -397,44 +509,42 @@ function compositeWeights(c: Ctx, Bm: Uint8Array, Cb: readonly Uint8Array[], Db:
 }
 
 /** §2.2.1: challengeTranscript = framed Bm, a0 = M, a1 = Z, a2 = t2, a3 = t3, then "Challenge". */
-function challenge(c: Ctx, Bm: Uint8Array, M: Point, Z: Point, t2: Point, t3: Point): bigint {
-  const parts = [Bm, M.toBytes(), Z.toBytes(), t2.toBytes(), t3.toBytes()].map(framed);
+function challenge<E>(g: OprfBackend<E>, c: Ctx, Bm: Uint8Array, M: E, Z: E, t2: E, t3: E): bigint {
+  const parts = [Bm, g.encode(M), g.encode(Z), g.encode(t2), g.encode(t3)].map(framed);
   return hashToScalar(concatBytes(...parts, ascii('Challenge')), c.hashToScalarDST);
 }
 
-/** Σ s_i·P_i over public points and scalars (vartime). */
-function msm(points: Point[], scalars: bigint[]): Point {
-  return mulAddUnsafe(Point, points, scalars);
-}
-
 /** §2.2.1 GenerateProof with ComputeCompositesFast (the prover knows k, so Z = k·M). */
-function generateProof(
+function generateProof<E>(
+  g: OprfBackend<E>,
   c: Ctx,
   k: bigint,
   Bm: Uint8Array,
-  C: Point[],
+  C: E[],
   Cb: readonly Uint8Array[],
   Db: readonly Uint8Array[],
   r: bigint,
 ): Uint8Array {
   const d = compositeWeights(c, Bm, Cb, Db);
-  const M = msm(C, d);
-  const Z = M.is0() ? M : M.multiply(k);
-  const t2 = G.multiply(r);
-  const t3 = M.is0() ? M : M.multiply(r);
-  const ch = challenge(c, Bm, M, Z, t2, t3);
+  const M = g.multiScalarMultiply(C, d);
+  // M is the identity with probability ~2^-252; then so are Z and t3.
+  const Z = g.isIdentity(M) ? M : g.multiply(M, k);
+  const t2 = g.multiplyBase(r);
+  const t3 = g.isIdentity(M) ? M : g.multiply(M, r);
+  const ch = challenge(g, c, Bm, M, Z, t2, t3);
   const s = Fn.sub(r, Fn.mul(ch, k));
   return concatBytes(scalarToBytes(ch), scalarToBytes(s));
 }
 
 /** §2.2.2 VerifyProof(A = G, B = pkS, C, D, proof); throws bad-proof. */
-function verifyProofPoints(
+function verifyProofElements<E>(
+  g: OprfBackend<E>,
   c: Ctx,
-  B: Point,
+  B: E,
   Bm: Uint8Array,
-  C: Point[],
+  C: E[],
   Cb: readonly Uint8Array[],
-  D: Point[],
+  D: E[],
   Db: readonly Uint8Array[],
   proof: unknown,
 ): void {
@@ -445,11 +555,11 @@ function verifyProofPoints(
   const s = scalarFromBytes(proof.subarray(SCALAR_SIZE));
   if (ch === null || s === null) throw new OprfError('bad-proof', 'proof scalar not below the group order');
   const d = compositeWeights(c, Bm, Cb, Db);
-  const M = msm(C, d);
-  const Z = msm(D, d);
-  const t2 = msm([G, B], [s, ch]);
-  const t3 = msm([M, Z], [s, ch]);
-  if (challenge(c, Bm, M, Z, t2, t3) !== ch) throw new OprfError('bad-proof', 'DLEQ proof does not verify');
+  const M = g.multiScalarMultiply(C, d);
+  const Z = g.multiScalarMultiply(D, d);
+  const t2 = g.multiScalarMultiply([g.multiplyBase(1n), B], [s, ch]);
+  const t3 = g.multiScalarMultiply([M, Z], [s, ch]);
+  if (challenge(g, c, Bm, M, Z, t2, t3) !== ch) throw new OprfError('bad-proof', 'DLEQ proof does not verify');
 }
 
 // ---------------------------------------------------------------------------
@@ -463,9 +573,29 @@ export interface Evaluation {
 }
 
 /** OPRF mode (§3.3.1) BlindEvaluate: Z = k·B, no proof. */
-export function blindEvaluate(secretKey: Uint8Array, blinded: Uint8Array): Uint8Array {
+export function blindEvaluate<E = NoblePoint>(secretKey: Uint8Array, blinded: Uint8Array, opts?: BackendOption<E>): Uint8Array {
+  const g = backendOf(opts);
   const k = nonZeroScalar(secretKey, 'bad-key', 'secret key');
-  return encodeElement(decodeElement(blinded, 'blinded element').multiply(k));
+  const run = <F>(g: OprfBackend<F>): Uint8Array => encodeElement(g, g.multiply(decodeElement(g, blinded, 'blinded element'), k));
+  return g === undefined ? run(nobleBackend) : run(g);
+}
+
+function blindEvaluateWith<E>(
+  g: OprfBackend<E>,
+  k: bigint,
+  publicKey: Uint8Array,
+  blinded: readonly Uint8Array[],
+  proofScalar: Uint8Array | undefined,
+): Evaluation {
+  decodeElement(g, publicKey, 'public key', 'bad-key');
+  if (!equalBytes(g.encode(g.multiplyBase(k)), publicKey)) throw new OprfError('bad-key', 'public key does not match the secret key');
+  checkArray(blinded, 'blinded elements');
+  checkBatch(blinded.length, 'blinded elements');
+  const r = proofScalar === undefined ? randomScalar() : nonZeroScalar(proofScalar, 'bad-scalar', 'proof scalar');
+  const C = blinded.map((b, i) => decodeElement(g, b, `blinded element ${i}`));
+  const evaluated = C.map((e) => encodeElement(g, g.multiply(e, k)));
+  const proof = generateProof(g, CTX[MODE_VOPRF], k, publicKey, C, blinded, evaluated, r);
+  return { evaluated, proof };
 }
 
 /**
@@ -475,48 +605,56 @@ export function blindEvaluate(secretKey: Uint8Array, blinded: Uint8Array): Uint8
  * the proof nonce — for RFC test vectors only; a repeated nonce with
  * different batches reveals k.
  */
-export function blindEvaluateBatch(
+export function blindEvaluateBatch<E = NoblePoint>(
   secretKey: Uint8Array,
   publicKey: Uint8Array,
   blinded: readonly Uint8Array[],
-  opts?: { proofScalar?: Uint8Array },
+  opts?: { proofScalar?: Uint8Array } & BackendOption<E>,
 ): Evaluation {
+  const g = backendOf(opts);
   const k = nonZeroScalar(secretKey, 'bad-key', 'secret key');
-  decodeElement(publicKey, 'public key', 'bad-key');
-  if (!equalBytes(G.multiply(k).toBytes(), publicKey)) throw new OprfError('bad-key', 'public key does not match the secret key');
-  checkArray(blinded, 'blinded elements');
-  checkBatch(blinded.length, 'blinded elements');
-  const r = opts?.proofScalar === undefined ? randomScalar() : nonZeroScalar(opts.proofScalar, 'bad-scalar', 'proof scalar');
-  const C = blinded.map((b, i) => decodeElement(b, `blinded element ${i}`));
-  const evaluated = C.map((p) => encodeElement(p.multiply(k)));
-  const proof = generateProof(CTX[MODE_VOPRF], k, publicKey, C, blinded, evaluated, r);
-  return { evaluated, proof };
+  return g === undefined
+    ? blindEvaluateWith(nobleBackend, k, publicKey, blinded, opts?.proofScalar)
+    : blindEvaluateWith(g, k, publicKey, blinded, opts?.proofScalar);
 }
 
 // ---------------------------------------------------------------------------
 // Client: verify and unblind (§3.3.2 Finalize, without the final hash)
 
-/**
- * VOPRF verification alone: does `proof` show that evaluated[i] = k·blinded[i]
- * for every i, with publicKey = k·G? Throws bad-proof (or bad-element,
- * bad-key, bad-batch for malformed arguments).
- */
-export function verifyProof(
+function verifyProofWith<E>(
+  g: OprfBackend<E>,
   publicKey: Uint8Array,
   blinded: readonly Uint8Array[],
   evaluated: readonly Uint8Array[],
   proof: Uint8Array,
 ): void {
-  const B = decodeElement(publicKey, 'public key', 'bad-key');
+  const B = decodeElement(g, publicKey, 'public key', 'bad-key');
   checkArray(blinded, 'blinded elements');
   checkArray(evaluated, 'evaluated elements');
   checkBatch(blinded.length, 'blinded elements');
   if (evaluated.length !== blinded.length) {
     throw new OprfError('bad-batch', `${evaluated.length} evaluated elements for ${blinded.length} blinded`);
   }
-  const C = blinded.map((b, i) => decodeElement(b, `blinded element ${i}`));
-  const D = evaluated.map((b, i) => decodeElement(b, `evaluated element ${i}`));
-  verifyProofPoints(CTX[MODE_VOPRF], B, publicKey, C, blinded, D, evaluated, proof);
+  const C = blinded.map((b, i) => decodeElement(g, b, `blinded element ${i}`));
+  const D = evaluated.map((b, i) => decodeElement(g, b, `evaluated element ${i}`));
+  verifyProofElements(g, CTX[MODE_VOPRF], B, publicKey, C, blinded, D, evaluated, proof);
+}
+
+/**
+ * VOPRF verification alone: does `proof` show that evaluated[i] = k·blinded[i]
+ * for every i, with publicKey = k·G? Throws bad-proof (or bad-element,
+ * bad-key, bad-batch for malformed arguments).
+ */
+export function verifyProof<E = NoblePoint>(
+  publicKey: Uint8Array,
+  blinded: readonly Uint8Array[],
+  evaluated: readonly Uint8Array[],
+  proof: Uint8Array,
+  opts?: BackendOption<E>,
+): void {
+  const g = backendOf(opts);
+  if (g === undefined) verifyProofWith(nobleBackend, publicKey, blinded, evaluated, proof);
+  else verifyProofWith(g, publicKey, blinded, evaluated, proof);
 }
 
 /**
@@ -525,35 +663,41 @@ export function verifyProof(
  * N_i = blinds[i]⁻¹ · evaluated[i] = k·H(input_i), 32 bytes each, in order.
  * Nothing is returned unless the whole batch verifies.
  */
-export function verifyAndUnblind(
+export function verifyAndUnblind<E = NoblePoint>(
   publicKey: Uint8Array,
   blinds: readonly Uint8Array[],
   blinded: readonly Uint8Array[],
   response: Evaluation,
+  opts?: BackendOption<E>,
 ): Uint8Array[] {
+  const g = backendOf(opts);
   if (typeof response !== 'object' || response === null) throw new OprfError('bad-batch', 'response must be an object');
   checkArray(blinds, 'blinds');
   checkArray(blinded, 'blinded elements');
   if (blinds.length !== blinded.length) throw new OprfError('bad-batch', `${blinds.length} blinds for ${blinded.length} blinded elements`);
   const r = blinds.map((b, i) => nonZeroScalar(b, 'bad-scalar', `blind ${i}`));
-  verifyProof(publicKey, blinded, response.evaluated, response.proof);
-  return unblindAll(r, response.evaluated);
+  const run = <F>(g: OprfBackend<F>): Uint8Array[] => {
+    verifyProofWith(g, publicKey, blinded, response.evaluated, response.proof);
+    return unblindAll(g, r, response.evaluated);
+  };
+  return g === undefined ? run(nobleBackend) : run(g);
 }
 
-function unblindAll(r: bigint[], evaluated: readonly Uint8Array[]): Uint8Array[] {
+function unblindAll<E>(g: OprfBackend<E>, r: bigint[], evaluated: readonly Uint8Array[]): Uint8Array[] {
   // One field inversion for the whole batch (Montgomery's trick); r_i ≠ 0.
   const inv = FpInvertBatch(Fn, r, true);
   return evaluated.map((e, i) => {
     const ri = inv[i];
     if (ri === undefined || ri === 0n) badMath('blind inverse');
-    return encodeElement(decodeElement(e, `evaluated element ${i}`).multiply(ri));
+    return encodeElement(g, g.multiply(decodeElement(g, e, `evaluated element ${i}`), ri));
   });
 }
 
 /** OPRF mode (§3.3.1) unblind without a proof: N = r⁻¹·Z. */
-export function unblind(blindScalar: Uint8Array, evaluated: Uint8Array): Uint8Array {
+export function unblind<E = NoblePoint>(blindScalar: Uint8Array, evaluated: Uint8Array, opts?: BackendOption<E>): Uint8Array {
+  const g = backendOf(opts);
   const r = nonZeroScalar(blindScalar, 'bad-scalar', 'blind');
-  return unblindAll([r], [evaluated])[0]!;
+  return (g === undefined ? unblindAll(nobleBackend, [r], [evaluated]) : unblindAll(g, [r], [evaluated]))[0]!;
 }
 
 /**
@@ -562,9 +706,11 @@ export function unblind(blindScalar: Uint8Array, evaluated: Uint8Array): Uint8Ar
  * Concord publishes the element itself; this exists for the RFC vectors and
  * for interoperating with RFC 9497 clients.
  */
-export function finalizeOutput(input: Uint8Array, element: Uint8Array): Uint8Array {
+export function finalizeOutput<E = NoblePoint>(input: Uint8Array, element: Uint8Array, opts?: BackendOption<E>): Uint8Array {
   checkInput(input);
-  decodeElement(element, 'unblinded element');
+  const g = backendOf(opts);
+  if (g === undefined) decodeElement(nobleBackend, element, 'unblinded element');
+  else decodeElement(g, element, 'unblinded element');
   return sha512(concatBytes(framed(input), framed(element), ascii('Finalize')));
 }
 
@@ -574,11 +720,13 @@ export function finalizeOutput(input: Uint8Array, element: Uint8Array): Uint8Arr
  * operator can compute it for any input — the reason the blinding key is the
  * crown jewel.
  */
-export function evaluate(secretKey: Uint8Array, input: Uint8Array, mode: Mode = MODE_VOPRF): Uint8Array {
+export function evaluate<E = NoblePoint>(secretKey: Uint8Array, input: Uint8Array, mode: Mode = MODE_VOPRF, opts?: BackendOption<E>): Uint8Array {
+  const g = backendOf(opts);
   const c = ctxOf(mode);
   const k = nonZeroScalar(secretKey, 'bad-key', 'secret key');
   checkInput(input);
-  return encodeElement(hashToGroup(input, c).multiply(k));
+  const run = <F>(g: OprfBackend<F>): Uint8Array => encodeElement(g, g.multiply(hashToGroup(g, input, c), k));
+  return g === undefined ? run(nobleBackend) : run(g);
 }
 
 // ---------------------------------------------------------------------------
@@ -630,12 +778,12 @@ function exactKeys(o: Record<string, unknown>, keys: readonly string[], what: st
   }
 }
 
-function elementList(v: unknown, what: string): Uint8Array[] {
+function elementList<E>(g: OprfBackend<E>, v: unknown, what: string): Uint8Array[] {
   if (!Array.isArray(v)) throw new OprfError('bad-json', `${what} must be an array`);
   checkBatch(v.length, what);
   return v.map((s, i) => {
     const b = base64(s, `${what}[${i}]`, ELEMENT_SIZE, 'bad-element');
-    decodeElement(b, `${what}[${i}]`);
+    decodeElement(g, b, `${what}[${i}]`);
     return b;
   });
 }
@@ -659,10 +807,11 @@ export function formatEvaluateRequest(blinded: readonly Uint8Array[]): string {
  * exactly the key "blinded", 1 … MAX_BATCH canonical base64 strings, each a
  * canonical non-identity ristretto255 element.
  */
-export function parseEvaluateRequest(body: string | Uint8Array): Uint8Array[] {
+export function parseEvaluateRequest<E = NoblePoint>(body: string | Uint8Array, opts?: BackendOption<E>): Uint8Array[] {
+  const g = backendOf(opts);
   const o = parseBody(body, 'request body');
   exactKeys(o, ['blinded'], 'request body');
-  return elementList(o.blinded, 'blinded');
+  return g === undefined ? elementList(nobleBackend, o.blinded, 'blinded') : elementList(g, o.blinded, 'blinded');
 }
 
 /** `{"evaluated":["<b64>",…],"proof":"<b64>"}`. */
@@ -677,7 +826,8 @@ export function formatEvaluateResponse(r: Evaluation): string {
  * proof whose two scalars are below the order. The proof itself is checked by
  * verifyAndUnblind.
  */
-export function parseEvaluateResponse(body: string | Uint8Array, expectedCount: number): Evaluation {
+export function parseEvaluateResponse<E = NoblePoint>(body: string | Uint8Array, expectedCount: number, opts?: BackendOption<E>): Evaluation {
+  const g = backendOf(opts);
   if (!Number.isInteger(expectedCount) || expectedCount < 1 || expectedCount > MAX_BATCH) {
     throw new OprfError('bad-batch', `expected count must be 1 to ${MAX_BATCH}`);
   }
@@ -687,7 +837,7 @@ export function parseEvaluateResponse(body: string | Uint8Array, expectedCount: 
   if (o.evaluated.length !== expectedCount) {
     throw new OprfError('bad-batch', `response has ${o.evaluated.length} evaluated elements for ${expectedCount} blinded`);
   }
-  const evaluated = elementList(o.evaluated, 'evaluated');
+  const evaluated = g === undefined ? elementList(nobleBackend, o.evaluated, 'evaluated') : elementList(g, o.evaluated, 'evaluated');
   const proof = base64(o.proof, 'proof', PROOF_SIZE, 'bad-proof');
   if (scalarFromBytes(proof.subarray(0, SCALAR_SIZE)) === null || scalarFromBytes(proof.subarray(SCALAR_SIZE)) === null) {
     throw new OprfError('bad-proof', 'proof scalar not below the group order');
