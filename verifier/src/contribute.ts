@@ -38,6 +38,8 @@ import { ConcordError } from '@concord/client-sdk/errors';
 import { newVerifier } from '@concord/client-sdk/note';
 import type { Signer } from '@concord/client-sdk/note';
 import { MAX_BATCH, blind, blindingInput, formatEvaluateRequest, parseEvaluateResponse, verifyAndUnblind } from '@concord/client-sdk/oprf';
+import type { BackendOption, OprfBackend } from '@concord/client-sdk/oprf';
+import { sodiumOprfBackend } from './oprf-sodium.js';
 import { verifyEntryAuthor } from '@concord/client-sdk/policy';
 import type { LogView } from './log-view.js';
 import { loggedContributions } from './release-audit.js';
@@ -121,8 +123,12 @@ export async function blindHashes(opts: {
   readonly batchSize?: number;
   readonly concurrency?: number;
   readonly onProgress?: (done: number, total: number) => void;
+  /** The group backend (default: libsodium, oprf-sodium.ts — the same bytes as noble, ~5× faster). */
+  readonly backend?: OprfBackend<unknown>;
 }): Promise<Uint8Array[]> {
   const size = opts.batchSize ?? MAX_BATCH;
+  const backend = opts.backend ?? (await sodiumOprfBackend());
+  const bo = { backend } as BackendOption<unknown>;
   if (!Number.isInteger(size) || size < 1 || size > MAX_BATCH) throw new ContributeError('bad-input', `batch size must be 1 to ${MAX_BATCH}`);
   const total = opts.raw.length;
   const out = new Array<Uint8Array>(total);
@@ -136,16 +142,17 @@ export async function blindHashes(opts: {
       const start = starts[next++]!;
       const batch = opts.raw.slice(start, start + size);
       try {
-        const blinds = batch.map((h) => blind(blindingInput(opts.alg, h)));
+        const blinds = batch.map((h) => blind(blindingInput(opts.alg, h), bo));
         const blinded = blinds.map((b) => b.blinded);
         const body = await opts.evaluate(formatEvaluateRequest(blinded));
         if (failure !== undefined) return;
-        const response = parseEvaluateResponse(body, blinded.length);
+        const response = parseEvaluateResponse(body, blinded.length, bo);
         const elements = verifyAndUnblind(
           opts.publicKey,
           blinds.map((b) => b.blind),
           blinded,
           response,
+          bo,
         );
         elements.forEach((e, i) => (out[start + i] = e));
         done += batch.length;
