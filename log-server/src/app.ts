@@ -233,12 +233,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
   };
 
   app.onError((err, c) => {
-    const e = toHttpError(err);
-    if (isServerFault(e) && !(err instanceof ServerError)) logError(`${c.req.method} ${c.req.path}: ${e.status}`, err);
-    const extra: Record<string, string> = {};
-    if (err instanceof ServerError && err.code === 'rate-limited') extra['Retry-After'] = String(deps.addLimiter.retryAfter());
-    if (err instanceof ServerError && err.code === 'unavailable') extra['Retry-After'] = '1';
-    return new Response(errorBody(e), { status: e.status, headers: { ...JSON_HEADERS, ...extra } });
+    const { status, body, extra } = errorAnswer(err, `${c.req.method} ${c.req.path}`);
+    return new Response(body, { status, headers: { ...JSON_HEADERS, ...extra } });
   });
   app.notFound((c) => {
     strictPath(c); // a target normalised away from every route is still refused as such
@@ -327,11 +323,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   // --- writes ---------------------------------------------------------------------------------
 
-  app.post('/add', async (c) => {
-    strictPath(c);
-    const seq = deps.sequencer;
-    if (seq === undefined) throw new ServerError('read-only', 'this server does not sequence; submit to the sequencing server');
-    const bytes = await readBody(c.req.raw, MAX_ENTRY_SIZE);
+  /** POST /add once the body is read: the answer's JSON text, or the error to answer with. */
+  const add = async (seq: Sequencer, bytes: Uint8Array): Promise<string> => {
     const se = parseSignedEntry(bytes);
     let pre: Precheck;
     try {
@@ -341,13 +334,40 @@ export function createApp(deps: AppDeps): Hono<Env> {
       // says of it (a retry whose first answer was lost, after a later release or policy).
       // Entries that pass precheck are deduplicated by the sequencer, one query per batch.
       const existing = await seq.existing(se.leafHash);
-      if (existing !== null) return json({ index: existing, leafHash: toBase64(se.leafHash) });
+      if (existing !== null) return JSON.stringify({ index: existing, leafHash: toBase64(se.leafHash) });
       throw err;
     }
     await deps.addLimiter.take(pre.authorKey);
     const r = await seq.submit(pre);
-    return json({ index: r.index, leafHash: toBase64(r.leafHash) });
+    return JSON.stringify({ index: r.index, leafHash: toBase64(r.leafHash) });
+  };
+
+  /** The status, body and extra headers of an error answer (app.onError, and nodeListener's POST /add). */
+  const errorAnswer = (err: unknown, what: string): { status: number; body: string; extra: Record<string, string> } => {
+    const e = toHttpError(err);
+    if (isServerFault(e) && !(err instanceof ServerError)) logError(`${what}: ${e.status}`, err);
+    const extra: Record<string, string> = {};
+    if (err instanceof ServerError && err.code === 'rate-limited') extra['Retry-After'] = String(deps.addLimiter.retryAfter());
+    if (err instanceof ServerError && err.code === 'unavailable') extra['Retry-After'] = '1';
+    return { status: e.status, body: errorBody(e), extra };
+  };
+
+  app.post('/add', async (c) => {
+    strictPath(c);
+    const seq = deps.sequencer;
+    if (seq === undefined) throw new ServerError('read-only', 'this server does not sequence; submit to the sequencing server');
+    const bytes = await readBody(c.req.raw, MAX_ENTRY_SIZE);
+    return new Response(await add(seq, bytes), { headers: JSON_HEADERS });
   });
+
+  // nodeListener's fast path for POST /add (see there): same steps, same answers.
+  if (deps.sequencer !== undefined) {
+    const seq = deps.sequencer;
+    fastAdd.set(app, {
+      add: (bytes) => add(seq, bytes),
+      error: (err) => errorAnswer(err, 'POST /add'),
+    });
+  }
 
   app.put('/blob/sha256/:hex', async (c) => {
     strictPath(c);
@@ -389,6 +409,21 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
 async function* emptyBody(): AsyncGenerator<Uint8Array> {}
 
+/** What createApp leaves for nodeListener's POST /add fast path (only on a sequencing server). */
+interface FastAdd {
+  /** The route's work after reading the body: the JSON answer, or throws what the route throws. */
+  add(bytes: Uint8Array): Promise<string>;
+  /** The answer app.onError gives for `err`. */
+  error(err: unknown): { status: number; body: string; extra: Record<string, string> };
+}
+
+const fastAdd = new WeakMap<Hono<Env>, FastAdd>();
+
+/** A Content-Length value body.ts's contentLength accepts (anything else takes the app's path). */
+const CANONICAL_LENGTH = /^(0|[1-9][0-9]{0,15})$/;
+
+const JSON_RAW_HEADERS: readonly string[] = Object.entries(JSON_HEADERS).flat();
+
 /**
  * The Node request listener for `app`: a GET of a canonical tile path whose bytes are in the
  * reader's cache is answered straight from memory (same headers as the route above), everything
@@ -406,8 +441,49 @@ export function nodeListener(app: Hono<Env>, reader: LogReader): (req: IncomingM
     out.push('Content-Length', String(length));
     return out;
   };
+  const adder = fastAdd.get(app);
+  const answer = (res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void => {
+    const headers = [...JSON_RAW_HEADERS, 'Content-Length', String(Buffer.byteLength(body))];
+    if (extra !== undefined) for (const [k, v] of Object.entries(extra)) headers.push(k, v);
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+  const postAdd = (req: IncomingMessage, res: ServerResponse, f: FastAdd, length: number): void => {
+    const body = new Uint8Array(length); // its own ArrayBuffer, as the route's arrayBuffer() gives
+    let at = 0;
+    let failed = false;
+    const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      const e = f.error(err);
+      answer(res, e.status, e.body, e.extra);
+    };
+    req.on('data', (chunk: Buffer) => {
+      // The HTTP parser delivers exactly Content-Length bytes; the check is belt and braces.
+      if (at + chunk.length > length) return fail(new ServerError('too-large', `request body exceeds ${MAX_ENTRY_SIZE} bytes`));
+      body.set(chunk, at);
+      at += chunk.length;
+    });
+    req.on('error', fail);
+    req.on('end', () => {
+      if (failed) return;
+      f.add(at === length ? body : body.subarray(0, at)).then((text) => answer(res, 200, text), fail);
+    });
+  };
   return (req, res) => {
     const url = req.url;
+    if (adder !== undefined && req.method === 'POST' && url === '/add') {
+      // POST /add with a canonical Content-Length within the entry limit — every submission
+      // from a well-behaved client — skips the framework: the same steps as the route (body
+      // read to its announced length, add(), errors answered as app.onError answers them),
+      // without building web Request and Response objects. Anything else (no or malformed
+      // Content-Length, chunked, oversized) takes the route, which refuses it as it always did.
+      const cl = req.headers['content-length'];
+      if (cl !== undefined && req.headers['transfer-encoding'] === undefined && CANONICAL_LENGTH.test(cl) && Number(cl) <= MAX_ENTRY_SIZE) {
+        postAdd(req, res, adder, Number(cl));
+        return;
+      }
+    }
     if (req.method === 'GET' && url !== undefined && url.startsWith('/tile/')) {
       const path = url.slice(1);
       let t = parsed.get(path);

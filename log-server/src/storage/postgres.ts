@@ -146,6 +146,31 @@ function mapBatchError(err: unknown): unknown {
   return err;
 }
 
+const TILE_UPSERT =
+  ' ON CONFLICT (level, n) DO UPDATE SET width = excluded.width, data = excluded.data' +
+  ' WHERE tiles.width < excluded.width AND substring(excluded.data from 1 for octet_length(tiles.data)) = tiles.data';
+
+/** Statement texts of appendBatch by shape ("… VALUES ($1, $2), ($3, $4)" and so on), built once each. */
+const insertTexts = new Map<string, string>();
+
+function insertText(head: string, rows: number, cols: number, tail: string): string {
+  const key = `${head}|${rows}|${cols}|${tail}`;
+  let text = insertTexts.get(key);
+  if (text === undefined) {
+    const values: string[] = [];
+    for (let r = 0; r < rows; r++) values.push(`(${Array.from({ length: cols }, (_, c) => `$${r * cols + c + 1}`).join(', ')})`);
+    text = head + values.join(', ') + tail;
+    if (insertTexts.size >= 1024) insertTexts.clear();
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
+/** A bytea parameter (node-postgres sends Buffers as bytea). */
+function pgBytes(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 function hasCode(err: unknown, code: string): boolean {
   for (const e of causes(err)) if ((e as { code?: unknown }).code === code) return true;
   return false;
@@ -225,39 +250,54 @@ export class PostgresStore implements LogStore {
   async appendBatch(batch: Batch): Promise<void> {
     this.live();
     checkBatch(batch);
+    // The sequencer's hot path, in plain parameterised SQL on one pooled client (building these
+    // multi-row statements through drizzle cost more event-loop time than the whole round trip):
+    // the same statements, checks and error mapping as everywhere else in this driver.
+    const client = await this.pool.connect();
+    let broken: unknown;
     try {
-      await this.db.transaction(
-        async (tx) => {
-          const current = await this.currentSize(tx);
-          if (current !== batch.expectedSize) {
-            throw new StorageError('size-mismatch', `the log has ${current} entries, the batch expected ${batch.expectedSize}`);
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      try {
+        const cur = await client.query<{ size: string | null }>('SELECT max(size) AS size FROM checkpoints');
+        const v = cur.rows[0]?.size;
+        const current = v === null || v === undefined ? 0 : num(v);
+        if (current !== batch.expectedSize) {
+          throw new StorageError('size-mismatch', `the log has ${current} entries, the batch expected ${batch.expectedSize}`);
+        }
+        for (let i = 0; i < batch.entries.length; i += CHUNK) {
+          const rows = batch.entries.slice(i, i + CHUNK);
+          await client.query(
+            insertText('INSERT INTO entries (idx, leaf_hash, data) VALUES ', rows.length, 3, ''),
+            rows.flatMap((e) => [e.index, pgBytes(e.leafHash), pgBytes(e.data)]),
+          );
+        }
+        for (let i = 0; i < batch.tiles.length; i += CHUNK) {
+          const rows = batch.tiles.slice(i, i + CHUNK);
+          // A row may only widen, keeping its stored bytes as a prefix (types.ts); a full row
+          // (width 256) can never be written again. Each row must insert or update.
+          const res = await client.query(
+            insertText('INSERT INTO tiles (level, n, width, data) VALUES ', rows.length, 4, TILE_UPSERT),
+            rows.flatMap((t) => [t.tile.level, t.tile.n, t.tile.width, pgBytes(t.data)]),
+          );
+          if (res.rowCount !== rows.length) {
+            throw new StorageError('tile-conflict', 'a tile of the batch would shrink or change stored hashes');
           }
-          for (let i = 0; i < batch.entries.length; i += CHUNK) {
-            const rows = batch.entries.slice(i, i + CHUNK).map((e) => ({ idx: e.index, leafHash: e.leafHash, data: e.data }));
-            await tx.insert(entries).values(rows);
-          }
-          for (let i = 0; i < batch.tiles.length; i += CHUNK) {
-            const rows = batch.tiles.slice(i, i + CHUNK).map((t) => ({ level: t.tile.level, n: t.tile.n, width: t.tile.width, data: t.data }));
-            // A row may only widen, keeping its stored bytes as a prefix (types.ts); a full row
-            // (width 256) can never be written again. Each row must insert or update.
-            const res = await tx
-              .insert(tiles)
-              .values(rows)
-              .onConflictDoUpdate({
-                target: [tiles.level, tiles.n],
-                set: { width: sql`excluded.width`, data: sql`excluded.data` },
-                setWhere: sql`${tiles.width} < excluded.width AND substring(excluded.data from 1 for octet_length(${tiles.data})) = ${tiles.data}`,
-              });
-            if (res.rowCount !== rows.length) {
-              throw new StorageError('tile-conflict', 'a tile of the batch would shrink or change stored hashes');
-            }
-          }
-          await tx.insert(checkpoints).values({ size: batch.checkpoint.size, note: batch.checkpoint.note });
-        },
-        { isolationLevel: 'read committed' },
-      );
+        }
+        await client.query('INSERT INTO checkpoints (size, note) VALUES ($1, $2)', [batch.checkpoint.size, pgBytes(batch.checkpoint.note)]);
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackErr) {
+          broken = rollbackErr; // the connection is unusable: the pool must not reuse it
+        }
+        throw err;
+      }
+      // A failed COMMIT (connection lost) leaves the outcome unknown: the error goes up as is.
+      await client.query('COMMIT');
     } catch (err) {
       throw mapBatchError(err);
+    } finally {
+      client.release(broken === undefined ? undefined : (broken as Error));
     }
   }
 
@@ -288,10 +328,13 @@ export class PostgresStore implements LogStore {
     const found = new Map<string, number>();
     for (let i = 0; i < leafHashes.length; i += CHUNK) {
       const chunk = leafHashes.slice(i, i + CHUNK);
-      const rows = await this.db.select({ idx: entries.idx, leafHash: entries.leafHash }).from(entries).where(inArray(entries.leafHash, chunk));
-      for (const r of rows) found.set(Buffer.from(r.leafHash).toString('hex'), r.idx);
+      // One plain statement per call (the sequencer's dedupe, once per batch): leaf_hash = ANY($1).
+      const res = await this.pool.query<{ idx: string; leaf_hash: Buffer }>('SELECT idx, leaf_hash FROM entries WHERE leaf_hash = ANY($1::bytea[])', [
+        chunk.map(pgBytes),
+      ]);
+      for (const r of res.rows) found.set(r.leaf_hash.toString('hex'), num(r.idx));
     }
-    return leafHashes.map((h) => found.get(Buffer.from(h).toString('hex')) ?? null);
+    return leafHashes.map((h) => found.get(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('hex')) ?? null);
   }
 
   async readEntryBundle(n: number, width: number): Promise<Uint8Array | null> {
