@@ -29,9 +29,11 @@ const dir = mkdtempSync(path.join(tmpdir(), 'concord-start-'));
 const port = 20000 + Math.floor(Math.random() * 20000);
 const lines: string[] = [];
 const net = new DemoNetwork({ dataDir: dir, port, noticePeriod: 8, say: (l) => lines.push(l) });
+let again: DemoNetwork | undefined;
 
 afterAll(async () => {
   await net.stop();
+  await again?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -39,7 +41,7 @@ describe('npm start round', () => {
   it('runs every step and each outcome checks out independently', async () => {
     await net.create();
     await net.start();
-    const out = await net.round();
+    const out = (await net.round())!;
     const p = plan();
 
     // Release 1 = the planned kept hashes, blinded; recomputed without the release builder.
@@ -71,4 +73,16 @@ describe('npm start round', () => {
     expect(out.device2.has(fp)).toBe(false);
     expect(toBase64(out.device2.root)).toBe(out.release2.root);
   }, 300_000);
+
+  it('a restart continues with the existing network and checks it again', async () => {
+    await net.stop();
+    const said: string[] = [];
+    again = new DemoNetwork({ dataDir: dir, port, noticePeriod: 8, say: (l) => said.push(l) });
+    expect(again.exists).toBe(true);
+    await again.start();
+    expect(await again.round()).toBeUndefined();
+    expect(said).toContain('The round already ran in this network (releases 1 and 2); checking it again:');
+    expect(said.some((l) => l.includes('│ Release 2: 89 entries'))).toBe(true);
+    expect(said).toContain('  concord audit: everything verified again');
+  }, 120_000);
 });

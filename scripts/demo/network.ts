@@ -397,9 +397,18 @@ export class DemoNetwork {
   }
 
   /** Runs whatever steps of the round are not done yet; returns the outcome. */
-  async round(): Promise<RoundOutcome> {
+  async round(): Promise<RoundOutcome | undefined> {
     const st = this.state();
     const { falsePositive, neverListed } = plan();
+    if (st.release2 !== undefined && st.deviceRelease === st.release2) {
+      // The round already ran in this network: check it again from the outside.
+      this.say('');
+      this.say(`The round already ran in this network (releases ${st.release1} and ${st.release2}); checking it again:`);
+      this.showDevice(await this.device());
+      const audit = await this.run('concord', ['audit', ...this.trustArgs, '--state', this.file('auditor')]);
+      this.say(audit.code === 0 ? '  concord audit: everything verified again' : `  concord audit FAILED (exit ${audit.code}):\n${audit.stdout}${audit.stderr}`);
+      return undefined;
+    }
 
     this.say('');
     this.say('Step 1 — each organisation blinds its list through the operator\'s VOPRF (checking every DLEQ');
