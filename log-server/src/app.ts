@@ -56,6 +56,7 @@ import type { BlindingKey } from './keys.js';
 import { registerOprfRoutes } from './routes/oprf.js';
 import { registerReleaseRoutes } from './routes/release.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
+import { LogIndex } from './dashboard/log-index.js';
 
 export interface AppDeps {
   /** The log's origin (the log key's name): request notes must name it. */
@@ -92,6 +93,8 @@ export interface RouteContext {
   json(body: unknown, status?: number, headers?: Record<string, string>): Response;
   /** Authenticates a Concord-Note request for `method` with this body digest (see createApp). */
   authorize(c: Context<Env>, method: string, bodySha256: Uint8Array): Promise<Authorized>;
+  /** The log's releases, contributions, endorsements and policies, following the log (one per app). */
+  readonly logIndex: LogIndex;
 }
 
 /** Who signed an authenticated request, and the policy in force that lists them. */
@@ -399,7 +402,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   // --- OPRF, release bundles, dashboard (one module each) -------------------------------------
-  const ctx: RouteContext = { deps, strictPath, rawTarget, decimalParam, json, authorize };
+  // One index of the log's entries for every route that needs one (bundles, dashboard).
+  const logIndex = new LogIndex(store, reader, state, deps.now, deps.verify);
+  const ctx: RouteContext = { deps, strictPath, rawTarget, decimalParam, json, authorize, logIndex };
   registerOprfRoutes(app, ctx);
   registerReleaseRoutes(app, ctx);
   registerDashboardRoutes(app, ctx);

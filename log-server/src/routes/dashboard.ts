@@ -21,7 +21,6 @@ import { intersectContributions } from '@concord/client-sdk/database';
 import type { Contribution } from '@concord/client-sdk/database';
 import type { ReleaseEntry } from '@concord/client-sdk/entries';
 import type { Env, RouteContext } from '../app.js';
-import { LogIndex } from '../dashboard/log-index.js';
 import type { Indexed, ReleaseView } from '../dashboard/log-index.js';
 import { html } from '../dashboard/html.js';
 import type { Html } from '../dashboard/html.js';
@@ -103,7 +102,7 @@ async function readBlob(ctx: RouteContext, digest: Uint8Array): Promise<Uint8Arr
 
 export function registerDashboardRoutes(app: Hono<Env>, ctx: RouteContext): void {
   const { deps } = ctx;
-  const index = new LogIndex(deps.store, deps.reader, deps.state, deps.now, deps.verify);
+  const index = ctx.logIndex;
   const verifyPage = loadVerifyPage();
   const outcomes = new Map<string, IntersectionOutcome | string>();
 

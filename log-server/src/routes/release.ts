@@ -14,93 +14,47 @@
 //              the newest policy governing an entry of F (the release's or later), with the
 //              endorsements of each policy
 //
-// Which entries: a small index of releases and endorsements (by subject leaf), built by reading
-// the entries appended since the previous request (one storage read per 4,096 entries), so it
-// follows the log in a read-only server too. Policies come from the server's own PolicyChain.
+// Which entries: the app's one index of the log (dashboard/log-index.ts: releases, endorsements
+// by subject leaf), which reads the entries appended since the previous request, so it follows
+// the log in a read-only server too. Policies come from the server's own PolicyChain.
 // Cosignatures dated more than 300 s after the server's clock are not counted (as devices do).
 //
 // Answers: 200 with the bundle (Cache-Control: no-cache — F moves); 404 'not-found' when there is
 // no such release in a quorum-cosigned checkpoint yet; 400 for a malformed <n>.
 
 import type { Hono } from 'hono';
-import { parseDecimal, toHex, equalBytes } from '@concord/client-sdk/bytes';
+import { parseDecimal, equalBytes } from '@concord/client-sdk/bytes';
 import { BUNDLE_MEDIA_TYPE, BuildError, MAX_ENDORSEMENTS, buildBundle } from '@concord/client-sdk/bundle';
 import type { BundlePlan, BundleSource } from '@concord/client-sdk/bundle';
 import { FUTURE_TOLERANCE } from '@concord/client-sdk/cosignature';
-import { parseSignedEntry } from '@concord/client-sdk/entries';
 import type { PolicyEntry, ReleaseEntry } from '@concord/client-sdk/entries';
 import type { Env, RouteContext } from '../app.js';
 import { ServerError } from '../http-errors.js';
 import { withCosignatures } from '../reader.js';
-import type { LogStore } from '../storage/types.js';
+import type { Indexed, LogIndex } from '../dashboard/log-index.js';
 
-const CHUNK = 4096;
-
-/** Releases by sequence and endorsements by subject leaf, following the log. */
-class ReleaseIndex {
-  private size = 0;
-  private catching: Promise<void> | null = null;
-  /** Release index by sequence: the first logged (the log admits one release per sequence). */
-  private readonly releases = new Map<number, number>();
-  private readonly order: number[] = [];
-  private readonly endorsements = new Map<string, number[]>();
-
-  constructor(private readonly store: LogStore) {}
-
-  async refresh(target: number): Promise<void> {
-    while (this.catching !== null) await this.catching;
-    if (this.size >= target) return;
-    this.catching = (async () => {
-      while (this.size < target) {
-        const start = this.size;
-        const end = Math.min(target, start + CHUNK);
-        const rows = await this.store.readEntries(start, end);
-        rows.forEach((bytes, i) => this.add(bytes, start + i));
-        this.size = end;
-      }
-    })().finally(() => (this.catching = null));
-    await this.catching;
+/** Where release `which` is among the entries below `size` (the first logged per sequence). */
+function releaseBelow(index: LogIndex, which: number | 'latest', size: number): Indexed<ReleaseEntry> | undefined {
+  if (which === 'latest') {
+    for (let i = index.releases.length - 1; i >= 0; i--) if (index.releases[i]!.index < size) return index.releases[i];
+    return undefined;
   }
+  const r = index.release(which);
+  return r !== undefined && r.index < size ? r : undefined;
+}
 
-  private add(bytes: Uint8Array, index: number): void {
-    let e;
-    try {
-      e = parseSignedEntry(bytes).entry;
-    } catch {
-      return;
-    }
-    if (e.type === 'release') {
-      if (!this.releases.has(e.sequence)) {
-        this.releases.set(e.sequence, index);
-        this.order.push(index);
-      }
-    } else if (e.type === 'endorsement') {
-      const key = toHex(e.subject.leaf);
-      const list = this.endorsements.get(key);
-      if (list === undefined) this.endorsements.set(key, [index]);
-      else list.push(index);
-    }
-  }
-
-  /** The release's index among entries below `size`. */
-  release(which: number | 'latest', size: number): number | undefined {
-    if (which === 'latest') {
-      for (let i = this.order.length - 1; i >= 0; i--) if (this.order[i]! < size) return this.order[i];
-      return undefined;
-    }
-    const i = this.releases.get(which);
-    return i !== undefined && i < size ? i : undefined;
-  }
-
-  /** Endorsements naming `leaf` below `size`, the first MAX_ENDORSEMENTS in index order. */
-  endorsementsOf(leaf: Uint8Array, size: number): number[] {
-    return (this.endorsements.get(toHex(leaf)) ?? []).filter((i) => i < size).slice(0, MAX_ENDORSEMENTS);
-  }
+/** Endorsements naming `leaf` below `size`, the first MAX_ENDORSEMENTS in index order. */
+function endorsementsBelow(index: LogIndex, leaf: Uint8Array, size: number): number[] {
+  return index
+    .endorsementsOf(leaf)
+    .map((e) => e.index)
+    .filter((i) => i < size)
+    .slice(0, MAX_ENDORSEMENTS);
 }
 
 export function registerReleaseRoutes(app: Hono<Env>, ctx: RouteContext): void {
   const { store, reader, state } = ctx.deps;
-  const index = new ReleaseIndex(store);
+  const index = ctx.logIndex;
   const query = (p: PolicyEntry) => ({
     witnesses: p.witnesses.map((w) => w.vkey),
     quorum: p.witnessQuorum,
@@ -128,21 +82,21 @@ export function registerReleaseRoutes(app: Hono<Env>, ctx: RouteContext): void {
       return reader.noticed(q.policy.index);
     },
     async locate(which, size): Promise<BundlePlan | null> {
-      await index.refresh(size);
-      const at = index.release(which, size);
-      if (at === undefined) return null;
-      const [bytes] = await store.readEntries(at, at + 1);
-      const rel = parseSignedEntry(bytes!);
-      const r = rel.entry as ReleaseEntry;
+      await index.refresh();
+      const found = releaseBelow(index, which, size);
+      if (found === undefined) return null;
+      const at = found.index;
+      const rel = found.signed;
+      const r = found.entry;
       // The chain from the anchor to the newest policy governing an entry of F.
       const chain = state.policies().filter((p) => p.activeFrom < size);
       if (!chain.some((p) => equalBytes(p.leaf, r.policy))) return null;
       return {
         release: at,
-        endorsements: index.endorsementsOf(rel.leafHash, size),
+        endorsements: endorsementsBelow(index, rel.leafHash, size),
         policies: chain.map((p, i) => ({
           index: p.index,
-          endorsements: i === 0 ? [] : index.endorsementsOf(p.leaf, size),
+          endorsements: i === 0 ? [] : endorsementsBelow(index, p.leaf, size),
         })),
       };
     },
