@@ -12,4 +12,7 @@ export { LogState } from './log-state.js';
 export { LogReader } from './reader.js';
 export { ServerError, toHttpError } from './http-errors.js';
 export type { ServerErrorCode } from './http-errors.js';
-export { nativeEd25519Verify, nativeEd25519VerifyAsync, nativeSigner } from './ed25519-native.js';
+export { nativeEd25519Backend, nativeEd25519Verify, opensslEd25519Verify, opensslEd25519VerifyAsync, nativeSigner } from './ed25519-native.js';
+export type { Ed25519Backend, Ed25519VerifyAsync } from './ed25519-native.js';
+export { Ed25519Pool } from './ed25519-pool.js';
+export type { Ed25519PoolOptions } from './ed25519-pool.js';

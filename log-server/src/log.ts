@@ -20,8 +20,9 @@ import type { Hono } from 'hono';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
 import { parseSignerKey } from '@concord/client-sdk/note';
 import { createApp } from './app.js';
-import { nativeEd25519Verify, nativeEd25519VerifyAsync, nativeSigner } from './ed25519-native.js';
+import { nativeEd25519Verify, nativeSigner } from './ed25519-native.js';
 import type { Ed25519VerifyAsync } from './ed25519-native.js';
+import { Ed25519Pool } from './ed25519-pool.js';
 import { defaultStoreUrl } from './init.js';
 import { keyPaths, readBlindingKeyFile, readSignerKeyFile } from './keys.js';
 import { LogState } from './log-state.js';
@@ -48,13 +49,17 @@ export interface LogConfig {
   readonly addPerMinute?: number;
   /** Blob size cap in bytes (default 512 MiB; the policy's 32 × max-entries applies too). */
   readonly maxBlobBytes?: number;
-  /** Entries per batch at most (default 256). */
+  /** Entries per batch at most (default 32; see SequencerOptions). */
   readonly maxBatch?: number;
-  /** Longest wait for a batch to fill (default 2 ms). */
+  /** Longest wait of a lone submission for company (default 2 ms; see SequencerOptions). */
   readonly maxDelayMs?: number;
   /** Bytes of tiles cached in memory (default 64 MiB). */
   readonly cacheBytes?: number;
-  /** Ed25519 verification (default node:crypto); the async one runs on the thread pool. */
+  /**
+   * Ed25519 verification. Default: libsodium when the sodium-native addon loads, else
+   * node:crypto; the asynchronous one (POST /add) on a pool of worker threads (ed25519-pool.ts)
+   * that the log starts and closes.
+   */
   readonly verify?: Ed25519Verify;
   readonly verifyAsync?: Ed25519VerifyAsync;
   /** Unix seconds (default the system clock). */
@@ -101,7 +106,9 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
   const signerKey = parseSignerKey(skey);
   const origin = signerKey.name;
   const verify = config.verify ?? nativeEd25519Verify();
-  const verifyAsync = config.verifyAsync ?? nativeEd25519VerifyAsync();
+  // Only a sequencing server checks submissions; a read-only one starts no verifier threads.
+  const pool = config.verifyAsync === undefined && config.readOnly !== true ? new Ed25519Pool() : undefined;
+  const verifyAsync = config.verifyAsync ?? pool?.verify ?? (async (pk, msg, sig) => verify(pk, msg, sig));
 
   const store = await openStore(config.storeUrl ?? defaultStoreUrl(config.dataDir));
   let sequencer: Sequencer | undefined;
@@ -190,6 +197,7 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
           await noticeCheck;
           await sequencer?.close();
         } finally {
+          await pool?.close();
           await store.close();
         }
       },
@@ -197,6 +205,7 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
   } catch (err) {
     await pusher?.close().catch(() => {});
     await sequencer?.close().catch(() => {});
+    await pool?.close();
     await store.close();
     throw err;
   }

@@ -11,7 +11,7 @@ import { EMPTY_ROOT } from '@concord/client-sdk/merkle';
 import { formatSignatureLine, generateKey, newSigner, nobleEd25519Verify, signNote } from '@concord/client-sdk/note';
 import { verifyEntryAuthor } from '@concord/client-sdk/policy';
 import { sha256 } from '@concord/client-sdk/sha256';
-import { asyncVerify, nativeEd25519Verify, nativeEd25519VerifyAsync } from '@concord/log-server/ed25519-native';
+import { asyncVerify, nativeEd25519Verify, opensslEd25519VerifyAsync } from '@concord/log-server/ed25519-native';
 import { changesPolicyChain, LogState } from '@concord/log-server/log-state';
 import type { Precheck } from '@concord/log-server/log-state';
 import { openStore } from '@concord/log-server/storage/index';
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 const nobleState = (): LogState => new LogState({ origin: ORIGIN, verify: nobleEd25519Verify, verifyAsync: asyncVerify(nobleEd25519Verify) });
-const nativeState = (): LogState => new LogState({ origin: ORIGIN, verify: nativeEd25519Verify(), verifyAsync: nativeEd25519VerifyAsync() });
+const nativeState = (): LogState => new LogState({ origin: ORIGIN, verify: nativeEd25519Verify(), verifyAsync: opensslEd25519VerifyAsync() });
 
 function outcome(f: () => string): string {
   try {
