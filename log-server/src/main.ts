@@ -7,8 +7,8 @@
 //   CONCORD_DATA               data directory (default ./data; --data overrides)
 //   CONCORD_ADD_PER_MINUTE     POST /add submissions per author key per minute (default 600)
 //   CONCORD_MAX_BLOB_BYTES     blob size cap (default 536870912 = 512 MiB; ≤ 32 × max-entries too)
-//   CONCORD_BATCH_MAX          entries per sequencing batch (default 256)
-//   CONCORD_BATCH_DELAY_MS     longest wait for a batch to fill (default 2)
+//   CONCORD_BATCH_MAX          entries per sequencing batch (default 32)
+//   CONCORD_BATCH_DELAY_MS     longest wait of a lone submission for company (default 2)
 //   CONCORD_CACHE_BYTES        tile cache size (default 67108864 = 64 MiB)
 //   CONCORD_WITNESS_PUSH       "off" to not push checkpoints to the policy's witnesses (default on)
 //   CONCORD_WITNESS_RECOSIGN   seconds between re-pushes of an unchanged checkpoint (default 300)
@@ -19,6 +19,7 @@
 // If the sequencer stops for good (lost lock, storage in an unknown state) the process exits
 // with status 1: restarting recomputes everything from storage (crash-only).
 
+import { nativeEd25519Backend } from './ed25519-native.js';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -148,7 +149,6 @@ export async function runServe(args: ServeArgs, env: Env = process.env): Promise
   });
   const address = server.address();
   const bound = typeof address === 'object' && address !== null ? address.port : port;
-  console.log(`${log.origin}: ${log.sequencer ? 'sequencing' : 'read-only'}, listening on http://${host}:${bound}`);
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -166,6 +166,10 @@ export async function runServe(args: ServeArgs, env: Env = process.env): Promise
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // Announced only once the signal handlers stand: whoever waits for this line may stop the
+  // server at once, and must get a clean shutdown.
+  const checks = log.sequencer ? `, Ed25519 by ${nativeEd25519Backend()}` : '';
+  console.log(`${log.origin}: ${log.sequencer ? 'sequencing' : 'read-only'}${checks}, listening on http://${host}:${bound}`);
   return { log, server, port: bound, stop };
 }
 

@@ -139,7 +139,7 @@ describe('concord-log serve', () => {
     expect((await runCli(['init', '--policy', writePolicy(), '--data', dir])).code).toBe(0);
     const first = await startServerChild(['--data', dir]);
     try {
-      expect(first.output()).toMatch(/sequencing, listening/);
+      expect(first.output()).toMatch(/: sequencing, Ed25519 by libsodium, listening on http/);
       const second = await runCli(['serve', '--data', dir]);
       expect(second.code).toBe(1);
       expect(second.output).toMatch(/another server is sequencing this log/);

@@ -1,7 +1,7 @@
 // The sequencer with faults injected into a real SQLite store: an error of unknown outcome after
 // the batch committed (answered as success), before it committed (answered 503, nothing signed
 // twice), storage unreadable for a while; another writer (stop for good); a lost lock. Also
-// batching (one commit for many submissions, maxBatch respected), close() sequencing what is
+// batching (one commit for many submissions, maxBatch respected, group commit), close() sequencing what is
 // pending, and the right-edge root against client-sdk's incremental tree.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toBase64 } from '@concord/client-sdk/bytes';
@@ -13,7 +13,7 @@ import { asyncVerify, nativeSigner } from '@concord/log-server/ed25519-native';
 import { ServerError } from '@concord/log-server/http-errors';
 import { LogState } from '@concord/log-server/log-state';
 import type { Precheck } from '@concord/log-server/log-state';
-import { edgeAfter, rootFromEdge, Sequencer } from '@concord/log-server/sequencer';
+import { appendToRange, compactRangeFromEdge, edgeAfter, rootFromEdge, rootFromRange, Sequencer } from '@concord/log-server/sequencer';
 import type { Committed } from '@concord/log-server/sequencer';
 import { openStore, StorageError } from '@concord/log-server/storage/index';
 import type { Batch, LogStore, SequencerLock } from '@concord/log-server/storage/index';
@@ -141,6 +141,21 @@ describe('sequencer', () => {
     expect(await store.size()).toBe(101);
   });
 
+  it('group commit: what pooled while a batch committed is sequenced right after it, without waiting maxDelayMs', async () => {
+    await seq.close();
+    await start({ maxBatch: 2, maxDelayMs: 60_000 });
+    const ps = await Promise.all([pre(0), pre(1), pre(2)]);
+    const t0 = performance.now();
+    // Two fill a batch at once; the third pools while that batch commits.
+    const rs = await Promise.all(ps.map((p) => seq.submit(p)));
+    expect(performance.now() - t0).toBeLessThan(30_000); // not the minute a lone entry may wait
+    expect(rs.map((r) => r.index)).toEqual([1, 2, 3]);
+    expect(commits.map((c) => [c.start, c.size])).toEqual([
+      [1, 3],
+      [3, 4],
+    ]);
+  });
+
   it('answers success when the batch committed although appendBatch failed', async () => {
     faults.afterCommit = true;
     faults.sizeFailures = 2; // and storage is unreachable for a moment
@@ -218,15 +233,21 @@ describe('the right edge', () => {
     const tree = new TreeBuilder();
     let size = 0;
     let edge: Uint8Array[] = [];
+    let range: Uint8Array[] = [];
     let step = 1;
     while (size < 70_000) {
       const leaves = Array.from({ length: step }, (_, i) => leafHash(new Uint8Array([size + i, (size + i) >> 8, (size + i) >> 16])));
       const tiles = appendTiles(size, edge, leaves);
       edge = edgeAfter(size, edge, size + step, tiles);
+      range = appendToRange(size, range, leaves);
       for (const l of leaves) tree.append(l);
       size += step;
       expect(edge.length).toBe(partialTiles(size).length);
       expect(toBase64(rootFromEdge(size, edge)), `size ${size}`).toBe(toBase64(tree.root()));
+      // The incrementally kept compact range is the one read off the edge, and gives the same root.
+      expect(range.map(toBase64)).toEqual(compactRangeFromEdge(size, edge).map(toBase64));
+      expect(range.length).toBe(size.toString(2).replaceAll('0', '').length);
+      expect(toBase64(rootFromRange(range))).toBe(toBase64(tree.root()));
       step = step > 5000 ? 1 : step * 3 + 1;
     }
     expect(toBase64(rootFromEdge(0, []))).toBe(toBase64(new TreeBuilder().root()));
