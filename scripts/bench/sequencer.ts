@@ -4,13 +4,16 @@
 //               endorsements, ~190 bytes) to `concord-log serve` for BENCH_SEQ_SECONDS; every
 //               answer is an entry durably committed (SQLite WAL synchronous=FULL; PostgreSQL
 //               synchronous_commit=on). Reported: entries/s and p50/p99 latency. Baselines, on
-//               the same machine in the same run: node:crypto verifying as many Ed25519
-//               signatures per second as it can on one core (the floor of the server's work per
-//               entry), and a bare node:http server answering the same POSTs without doing
-//               anything (the floor of HTTP itself with this load generator). Also reported,
-//               from /proc (Linux): CPU time per acknowledged entry of the server process (all
-//               threads), of its event-loop thread, and of the load generator — steadier than
-//               entries/s on a shared machine, where other work takes cores away.
+//               the same machine in the same run: libsodium (the server's verifier) and
+//               node:crypto (OpenSSL) each verifying as many Ed25519 signatures per second as
+//               they can on one core (the floor of the server's work per entry, and the reason it
+//               uses libsodium), and a bare node:http server answering the same POSTs without
+//               doing anything (the floor of HTTP itself with this load generator). Also
+//               reported, from /proc (Linux): CPU time per acknowledged entry of the server
+//               process (all threads), of its event-loop thread, and of the load generator —
+//               steadier than entries/s on a shared machine, where other work takes cores away.
+//               BENCH_THREADS=1 also prints the server's CPU per thread and the machine's idle
+//               time (diagnostics); BENCH_CLIENTS changes the number of clients.
 //   tiles       64 concurrent clients GET full hash tiles (8 KiB, all cached) from the log
 //               server, and the same bytes from a bare node:http server (the baseline).
 //
@@ -18,11 +21,11 @@
 // file, below) runs in the case's child process, loopback only, bounded in time. On PostgreSQL
 // (when DATABASE_URL is set) the sequencing case runs in a fresh database created and dropped
 // around each run. The machine's cores are shared by the server, the load generator and the
-// libuv threads that verify signatures, so absolute numbers are lower bounds.
+// worker threads that verify signatures, so absolute numbers are lower bounds.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -32,10 +35,10 @@ import { toBase64, utf8 } from '@concord/client-sdk/bytes';
 import { generateCosignatureKey } from '@concord/client-sdk/cosignature';
 import { formatSignatureLine, generateKey, parseSignerKey } from '@concord/client-sdk/note';
 import { initLog } from '@concord/log-server/init';
-import { nativeSigner } from '@concord/log-server/ed25519-native';
+import { nativeEd25519Verify, nativeSigner } from '@concord/log-server/ed25519-native';
 import { runCase, runsFromEnv, table } from './lib.js';
 
-const CLIENTS = 64;
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
 const SEQ_SECONDS = Number(process.env.BENCH_SEQ_SECONDS ?? 6);
 const TILE_SECONDS = Number(process.env.BENCH_TILE_SECONDS ?? 4);
 const WARMUP_SECONDS = 1;
@@ -69,6 +72,29 @@ function procCpuMs(pid: number, tid?: number): number {
     return NaN;
   }
 }
+/** CPU time of each thread of process `pid` by thread name (Linux: each task's comm file under /proc), in ms. */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'latin1').trim();
+      out.set(`${name} ${tid}`, procCpuMs(pid, Number(tid)));
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return out;
+}
+
+/** The machine's CPU time counters (the first line of /proc/stat), in ticks; [] elsewhere. */
+function systemCpu(): number[] {
+  try {
+    return readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/ +/).slice(1, 9).map(Number);
+  } catch {
+    return [];
+  }
+}
+
 /** USER_HZ: 100 on every Linux configuration Node supports. */
 const CLOCK_TICKS = 100;
 
@@ -150,10 +176,25 @@ async function load(port: number, clients: number, seconds: number, next: (clien
       return { server: procCpuMs(serverPid), serverMain: procCpuMs(serverPid, serverPid), client: (u.user + u.system) / 1000 };
     };
     let first: ReturnType<typeof sample> | undefined;
-    setTimeout(() => (first = sample()), warmEnd - performance.now());
+    let firstThreads = new Map<string, number>();
+    let firstStat: number[] = [];
+    setTimeout(() => {
+      first = sample();
+      firstThreads = threadCpuMs(serverPid);
+      firstStat = systemCpu();
+    }, warmEnd - performance.now());
     sampled = new Promise<void>((resolve) =>
       setTimeout(() => {
         const last = sample();
+        if (process.env.BENCH_THREADS) {
+          // Diagnostic: the server's CPU per thread over the measured window, in ms.
+          const lines = [...threadCpuMs(serverPid)].map(([t, ms]) => `${t}: ${(ms - (firstThreads.get(t) ?? 0)).toFixed(0)}`);
+          process.stderr.write(`server threads (CPU ms): ${lines.join(', ')}\n`);
+          const st = systemCpu().map((v, i) => v - (firstStat[i] ?? 0));
+          const all = st.reduce((a, b) => a + b, 0);
+          const names = ['user', 'nice', 'system', 'idle', 'iowait', 'irq', 'softirq', 'steal'];
+          process.stderr.write(`machine: ${names.map((n, i) => `${n} ${((100 * (st[i] ?? 0)) / all).toFixed(1)}%`).join(', ')}\n`);
+        }
         if (first) res.cpuMs = { server: last.server - first.server, serverMain: last.serverMain - first.serverMain, client: last.client - first.client };
         resolve();
       }, end - performance.now()),
@@ -386,7 +427,7 @@ async function bareCase(kind: 'post' | 'tiles', tilesFile?: string): Promise<voi
 
 async function tilesCase(which: 'log' | 'bare'): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'concord-bench-'));
-  const env = { PORT: '0', HOST: '127.0.0.1', CONCORD_ADD_PER_MINUTE: '100000000' };
+  const env = { PORT: '0', HOST: '127.0.0.1', CONCORD_ADD_PER_MINUTE: '100000000', CONCORD_WITNESS_PUSH: 'off' };
   try {
     const orgs: Org[] = ['org-a', 'org-b', 'org-c'].map((name) => ({ name, ...generateKey(name) }));
     await initLog({ dataDir: dir, policyText: policyText(orgs) });
@@ -431,15 +472,19 @@ async function tilesCase(which: 'log' | 'bare'): Promise<void> {
   }
 }
 
-/** Ed25519 verifications per second on one core (node:crypto, one 190-byte message). */
-function verifyCase(): void {
+/** Ed25519 verifications per second on one core (one 190-byte message), by node:crypto or libsodium. */
+function verifyCase(backend: 'openssl' | 'libsodium'): void {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const msg = randomBytes(190);
   const sig = cryptoSign(null, msg, privateKey);
+  const raw = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }).subarray(12));
+  const sodium = nativeEd25519Verify('libsodium');
+  const once = backend === 'openssl' ? (): boolean => cryptoVerify(null, msg, publicKey, sig) : (): boolean => sodium(raw, msg, sig);
+  if (!once()) throw new Error(`${backend} refused a valid signature`);
   const t0 = performance.now();
   let n = 0;
   while (performance.now() - t0 < 2000) {
-    for (let i = 0; i < 100; i++) cryptoVerify(null, msg, publicKey, sig);
+    for (let i = 0; i < 100; i++) once();
     n += 100;
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -467,7 +512,8 @@ async function main(): Promise<void> {
   const runs = runsFromEnv(3);
   const me = new URL(import.meta.url);
   const backends = ['sqlite', ...(process.env.DATABASE_URL ? ['postgres'] : [])];
-  const verify = runCase(me, ['case', 'verify'], runs);
+  const verify = runCase(me, ['case', 'verify', 'libsodium'], runs);
+  const verifyOpenssl = runCase(me, ['case', 'verify', 'openssl'], runs);
   const bare = runCase(me, ['case', 'bare-post'], runs);
   const seq = Object.fromEntries(backends.map((b) => [b, runCase(me, ['case', 'seq', b], runs)]));
   console.log(
@@ -475,8 +521,9 @@ async function main(): Promise<void> {
   );
   console.log(
     table([
-      ['case', 'entries/s', 'p50 ms', 'p99 ms', 'failed', '× Ed25519 verify/s', '× bare HTTP', 'server CPU µs/entry', 'main thread', 'load gen'],
-      ['node:crypto Ed25519 verify, one core (floor of work per entry)', verify.rate!, '', '', '', 1, verify.rate! / bare.rate!, 1e6 / verify.rate!, '', ''],
+      ['case', 'entries/s', 'p50 ms', 'p99 ms', 'failed', '× libsodium verify/s', '× bare HTTP', 'server CPU µs/entry', 'main thread', 'load gen'],
+      ['libsodium Ed25519 verify, one core (floor of work per entry)', verify.rate!, '', '', '', 1, verify.rate! / bare.rate!, 1e6 / verify.rate!, '', ''],
+      ['node:crypto (OpenSSL) Ed25519 verify, one core', verifyOpenssl.rate!, '', '', '', verifyOpenssl.rate! / verify.rate!, verifyOpenssl.rate! / bare.rate!, 1e6 / verifyOpenssl.rate!, '', ''],
       ['bare node:http answering the same POSTs (HTTP floor)', bare.rate!, bare.p50!, bare.p99!, bare.failed!, bare.rate! / verify.rate!, 1, '', '', ''],
       ...backends.map((b) => [
         `concord-log serve, ${b === 'sqlite' ? 'SQLite (WAL, synchronous=FULL)' : 'PostgreSQL (synchronous_commit=on)'}`,
@@ -517,7 +564,7 @@ if (process.argv[2] === 'case') {
   if (kind === 'seq') await sequencingCase(arg!);
   else if (kind === 'bare-post') await bareCase('post');
   else if (kind === 'tiles') await tilesCase(arg as 'log' | 'bare');
-  else if (kind === 'verify') verifyCase();
+  else if (kind === 'verify') verifyCase(arg as 'openssl' | 'libsodium');
   else throw new Error(`unknown case ${kind}`);
   process.exit(0);
 } else if (import.meta.url === `file://${process.argv[1]}`) {
