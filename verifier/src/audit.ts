@@ -546,7 +546,8 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   }
 
   // Authors, caps, release chain. Who may sign each entry is decided in index order; the
-  // signatures themselves are verified in parallel on libuv's thread pool (node:crypto).
+  // signatures themselves are verified afterwards, in windows (libsodium, else node:crypto on
+  // libuv's thread pool: ed25519-native.ts).
   const entriesBar = progress.bar('verify entries', view.entries.length);
   const authorKey = entryAuthorKeys();
   const verifyAsync = nativeEd25519VerifyAsync();

@@ -1,5 +1,6 @@
-// The server's native Ed25519 verifiers — libsodium (sodium-native) and node:crypto (OpenSSL),
-// synchronous, on libuv's thread pool, and on the worker pool of ed25519-pool.ts — against
+// Every native Ed25519 verifier — the log server's libsodium (sodium-native) and node:crypto
+// (OpenSSL), synchronous, on libuv's thread pool and on the worker pool of ed25519-pool.ts, and
+// the ones `concord audit` uses (verifier/src/ed25519-native.ts) — against
 // client-sdk's noble reference: the same verdict on valid signatures, on every single-bit flip of
 // signatures, messages and keys, on non-canonical S, and on malformed lengths; never accepting
 // what noble refuses, including signatures built with small-order or mixed-torsion R (which
@@ -20,11 +21,13 @@ import {
 } from '@concord/log-server/ed25519-native';
 import type { Ed25519VerifyAsync } from '@concord/log-server/ed25519-native';
 import { Ed25519Pool } from '@concord/log-server/ed25519-pool';
+import * as auditor from '@concord/verifier/ed25519-native';
 import { toHttpError } from '@concord/log-server/http-errors';
 
-// sodium-native is a dependency of the server with prebuilt binaries for this platform: its
-// absence here is a packaging bug, not a reason to test less.
+// sodium-native is a dependency of the server and the CLI with prebuilt binaries for this
+// platform: its absence here is a packaging bug, not a reason to test less.
 expect(nativeEd25519Backend()).toBe('libsodium');
+expect(auditor.nativeEd25519Backend()).toBe('libsodium');
 
 const sodiumPool = new Ed25519Pool({ threads: 2 });
 const opensslPool = new Ed25519Pool({ threads: 2, backend: 'openssl' });
@@ -36,11 +39,15 @@ afterAll(async () => {
 const syncVerifiers: [string, Ed25519Verify][] = [
   ['libsodium', nativeEd25519Verify('libsodium')],
   ['openssl', opensslEd25519Verify()],
+  ['audit: libsodium', auditor.nativeEd25519Verify()],
+  ['audit: openssl', auditor.opensslEd25519Verify()],
 ];
 const asyncVerifiers: [string, Ed25519VerifyAsync][] = [
   ['openssl on libuv', opensslEd25519VerifyAsync()],
   ['pool (libsodium)', sodiumPool.verify],
   ['pool (openssl)', opensslPool.verify],
+  ['audit: async', auditor.nativeEd25519VerifyAsync()],
+  ['audit: openssl on libuv', auditor.opensslEd25519VerifyAsync()],
 ];
 
 /** Every native verifier's verdict on one input, keyed by name. */
@@ -175,9 +182,13 @@ describe('native Ed25519 verification agrees with noble (RFC 8032 strict)', () =
     expect(await verdicts(pk, msg, identityR)).toEqual({
       libsodium: false,
       openssl: true,
+      'audit: libsodium': false,
+      'audit: openssl': true,
       'openssl on libuv': true,
       'pool (libsodium)': false,
       'pool (openssl)': true,
+      'audit: async': false,
+      'audit: openssl on libuv': true,
     });
   });
 
