@@ -5,7 +5,7 @@
 // encodings; byte-identical signatures, Ed25519 being deterministic — RFC 8032 §5.1.6).
 //
 // Two native verifiers. libsodium (the sodium-native addon, prebuilt for the usual platforms)
-// verifies about twice as fast as OpenSSL 3.0 (scripts/bench/sequencer.ts measures both in the
+// verifies 1.4–2.5× as fast as OpenSSL 3.0 (scripts/bench/sequencer.ts measures both in the
 // same run: OpenSSL's Ed25519 works on 32-bit limbs and looks its algorithm up by name on every
 // call); nativeEd25519Verify uses it when the addon loads and node:crypto (OpenSSL) otherwise.
 //

@@ -32,8 +32,9 @@
 //   proves the notice (the head, or the checkpoint served for the entry before a release).
 // - The state directory's checkpoint is replaced only when the new head is consistent with it;
 //   after a fork it keeps the old one (the evidence) and every later audit reports the fork.
-// - Entry signatures are verified with node:crypto (OpenSSL), as the log server does; the
-//   policy chain, endorsement counting and release checks use client-sdk's noble path.
+// - Entry signatures are verified natively, as the log server does (libsodium, else node:crypto:
+//   ed25519-native.ts); the policy chain, endorsement counting and release checks use
+//   client-sdk's noble path.
 //
 // A finding is misbehaviour the evidence proves (a stable `class`, an `id` naming where, a
 // message, and evidence a third party can re-check). Operational failures (network, HTTP
