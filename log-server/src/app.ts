@@ -43,7 +43,7 @@ import { parseTilePath } from '@concord/client-sdk/tiles';
 import type { TileCoord } from '@concord/client-sdk/tiles';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { limitBody, contentLength, readBody } from './body.js';
+import { CANONICAL_LENGTH, limitBody, contentLength, readBody } from './body.js';
 import { errorBody, isServerFault, ServerError, toHttpError } from './http-errors.js';
 import type { LogState, Precheck } from './log-state.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -424,8 +424,6 @@ interface FastAdd {
 
 const fastAdd = new WeakMap<Hono<Env>, FastAdd>();
 
-/** A Content-Length value body.ts's contentLength accepts (anything else takes the app's path). */
-const CANONICAL_LENGTH = /^(0|[1-9][0-9]{0,15})$/;
 
 const JSON_RAW_HEADERS: readonly string[] = Object.entries(JSON_HEADERS).flat();
 

@@ -4,11 +4,14 @@
 
 import { ServerError } from './http-errors.js';
 
+/** A Content-Length value this server accepts: canonical decimal (no sign, no leading zero). */
+export const CANONICAL_LENGTH = /^(0|[1-9][0-9]{0,15})$/;
+
 /** The announced Content-Length, or null when absent; a malformed value is a 400. */
 export function contentLength(req: Request): number | null {
   const v = req.headers.get('content-length');
   if (v === null) return null;
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(v) || !Number.isSafeInteger(Number(v))) throw new ServerError('bad-request', 'malformed Content-Length');
+  if (!CANONICAL_LENGTH.test(v) || !Number.isSafeInteger(Number(v))) throw new ServerError('bad-request', 'malformed Content-Length');
   return Number(v);
 }
 

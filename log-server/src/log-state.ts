@@ -33,7 +33,7 @@
 //   F = the latest such quorum-cosigned checkpoint (store.latestQuorumCheckpoint), consistent
 //       with P because both are this log's own checkpoints of one tree;
 //   noticed when aliveAt(F) − seenBy(P) ≥ policy n−1's notice-period (client-sdk cosignature's
-//   seenBy/aliveAt over the stored earliest/latest time per witness, policy.isNoticed); times
+//   seenBy/aliveAt over the stored earliest/latest time per witness, policy.noticedFromCheckpoints); times
 //   dated more than 300 s after the server's clock are not counted.
 // The policy then governs from index s = F.size, and F is its notice checkpoint N (the rule all
 // verifiers apply: client-sdk policy.ts, NoticedFrom; served at GET /checkpoint/noticed and in
@@ -67,7 +67,7 @@ import {
   checkEntryLimits,
   checkReleasePolicy,
   checkReleaseSuccession,
-  isNoticed,
+  noticedFromCheckpoints,
   validatePolicy,
 } from '@concord/client-sdk/policy';
 import type { ChainPolicy, NoticedFrom, PolicyLookup, PolicyRef } from '@concord/client-sdk/policy';
@@ -236,15 +236,20 @@ export class LogState {
     const published = await store.earliestQuorumCheckpoint(pend.quorumIndex + 1, q);
     if (published === null) return false;
     const latest = await store.latestQuorumCheckpoint(q);
-    if (latest === null || latest.size < published.size) return false;
+    if (latest === null) return false;
     const seen = seenBy(witnessTimes(published, listed, 'first', maxTime), p.witnessQuorum);
     const alive = aliveAt(witnessTimes(latest, listed, 'last', maxTime), p.witnessQuorum);
-    if (seen === undefined || alive === undefined || !isNoticed(seen, alive, p.noticePeriod)) return false;
-    // The notice rule (client-sdk policy.ts, NoticedFrom): the policy governs from the size of
-    // its notice checkpoint N, so N = F only if no entry at ≥ F.size was admitted yet (else
-    // wait for a quorum checkpoint covering them: checkNotice runs after every cosignature).
-    const s = latest.size;
-    if (Math.max(this.reserved, this.applied) > s) return false;
+    if (seen === undefined || alive === undefined) return false;
+    // The notice rule every verifier applies (client-sdk policy.ts, NoticedFrom): the policy
+    // governs from the size of its notice checkpoint N — here the latest quorum checkpoint —, so
+    // N is designated only if no entry at ≥ N.size was admitted yet (else wait for a quorum
+    // checkpoint covering them: checkNotice runs after every cosignature).
+    const s = noticedFromCheckpoints(
+      { quorumIndex: pend.quorumIndex, noticePeriod: p.noticePeriod },
+      { size: published.size, seenBy: seen },
+      { size: latest.size, aliveAt: alive },
+    );
+    if (s === undefined || Math.max(this.reserved, this.applied) > s) return false;
     await store.setWitnessState({ witness: NOTICE_STATE_PREFIX + key, size: s, updatedAt: now });
     const stillPending = this.chain.pending();
     if (stillPending === undefined || !equalBytes(stillPending.leaf, pend.leaf) || this.noticeAt.has(key)) return false;

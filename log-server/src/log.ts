@@ -20,7 +20,7 @@ import type { Hono } from 'hono';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
 import { parseSignerKey } from '@concord/client-sdk/note';
 import { createApp } from './app.js';
-import { nativeEd25519Verify, nativeSigner } from './ed25519-native.js';
+import { asyncVerify, nativeEd25519Verify, nativeSigner } from './ed25519-native.js';
 import type { Ed25519VerifyAsync } from './ed25519-native.js';
 import { Ed25519Pool } from './ed25519-pool.js';
 import { defaultStoreUrl } from './init.js';
@@ -108,7 +108,7 @@ export async function openLog(config: LogConfig): Promise<OpenLog> {
   const verify = config.verify ?? nativeEd25519Verify();
   // Only a sequencing server checks submissions; a read-only one starts no verifier threads.
   const pool = config.verifyAsync === undefined && config.readOnly !== true ? new Ed25519Pool() : undefined;
-  const verifyAsync = config.verifyAsync ?? pool?.verify ?? (async (pk, msg, sig) => verify(pk, msg, sig));
+  const verifyAsync = config.verifyAsync ?? pool?.verify ?? asyncVerify(verify);
 
   const store = await openStore(config.storeUrl ?? defaultStoreUrl(config.dataDir));
   let sequencer: Sequencer | undefined;

@@ -57,7 +57,7 @@ import { MerkleError, TreeBuilder, leafHash, proveConsistency, verifyConsistency
 import type { HashReader } from '@concord/client-sdk/merkle';
 import { parseNote, parseVerifierKey } from '@concord/client-sdk/note';
 import type { Ed25519Verify } from '@concord/client-sdk/note';
-import { nativeEd25519Verify, nativeEd25519VerifyAsync } from './ed25519-native.js';
+import { nativeEd25519VerifyAsync } from './ed25519-native.js';
 import {
   PolicyError,
   checkEntryLimits,

@@ -151,11 +151,6 @@ export function loggedReleases(view: Pick<LogView, 'entries' | 'parsed'>): Logge
   return out;
 }
 
-/** Release N: the first release entry with sequence N in index order. */
-export function findRelease(view: Pick<LogView, 'entries' | 'parsed'>, sequence: number): LoggedRelease | undefined {
-  return loggedReleases(view).find((r) => r.entry.sequence === sequence);
-}
-
 /** Every contribution entry of the view, with its index. */
 export function loggedContributions(view: Pick<LogView, 'entries' | 'parsed'>): (IndexedEntry & { entry: ContributionEntry })[] {
   const out: (IndexedEntry & { entry: ContributionEntry })[] = [];

@@ -70,7 +70,6 @@ export class LogIndex {
   readonly releases: Indexed<ReleaseEntry>[] = [];
   readonly policyEntries: Indexed<PolicyEntry>[] = [];
   readonly contributions = new Map<string, Indexed<ContributionEntry>>();
-  readonly contributionList: Indexed<ContributionEntry>[] = [];
   /** Endorsements by the hex leaf of their subject. */
   readonly endorsements = new Map<string, Indexed<EndorsementEntry>[]>();
   /** Entries that are not Concord entries (never admitted by this server; counted only). */
@@ -131,7 +130,6 @@ export class LogIndex {
       case 'contribution': {
         const c = { index, signed, entry: e };
         this.contributions.set(toHex(signed.leafHash), c);
-        this.contributionList.push(c);
         break;
       }
       case 'endorsement': {
@@ -194,15 +192,14 @@ export class LogIndex {
     let publishedAt: number | undefined;
     let publishedSize: number | undefined;
     if (counted.quorumIndex !== undefined) {
-      const key = leafKey;
-      let p = this.published.get(key);
+      let p = this.published.get(leafKey);
       if (p === undefined) {
         const q = this.quorumQuery(policy);
         const cp = await this.store.earliestQuorumCheckpoint(counted.quorumIndex + 1, q);
         const t = cp === null ? undefined : witnessTimes(cp, q.witnesses, q.quorum, q.maxTime).seenBy;
         if (cp !== null && t !== undefined) {
           p = { at: t, size: cp.size };
-          this.published.set(key, p);
+          this.published.set(leafKey, p);
         }
       }
       publishedAt = p?.at;

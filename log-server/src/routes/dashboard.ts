@@ -15,7 +15,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Context, Hono } from 'hono';
+import type { Hono } from 'hono';
 import { concatBytes, equalBytes, fromBase64, fromHex, toBase64, toHex } from '@concord/client-sdk/bytes';
 import { intersectContributions } from '@concord/client-sdk/database';
 import type { Contribution } from '@concord/client-sdk/database';
@@ -41,6 +41,7 @@ import type { CheckpointInfo, ContributionRow, IntersectionOutcome, PageContext 
 import { parseCheckpoint } from '@concord/client-sdk/checkpoint';
 import { parseNote } from '@concord/client-sdk/note';
 import { utcDay } from '../storage/types.js';
+import { OPRF_QUOTA_SCOPE } from './oprf.js';
 
 /** Where the verifying page lives (the same relative path from src/routes and dist/routes). */
 export const VERIFY_PAGE_URL = new URL('../../static/verify.html', import.meta.url);
@@ -106,7 +107,7 @@ export function registerDashboardRoutes(app: Hono<Env>, ctx: RouteContext): void
   const verifyPage = loadVerifyPage();
   const outcomes = new Map<string, IntersectionOutcome | string>();
 
-  const page = (_c: Context<Env>, title: string, body: Html, status = 200): Response => {
+  const page = (title: string, body: Html, status = 200): Response => {
     const pc: PageContext = { origin: deps.origin, now: deps.now() };
     return new Response(layout(pc, title, body), { status, headers: PAGE_HEADERS });
   };
@@ -129,7 +130,7 @@ export function registerDashboardRoutes(app: Hono<Env>, ctx: RouteContext): void
 
   const oprf = async (): Promise<Html> => {
     const day = utcDay(deps.now());
-    return oprfSection(deps.state.current()?.entry, day, await deps.store.readQuotas('oprf', day));
+    return oprfSection(deps.state.current()?.entry, day, await deps.store.readQuotas(OPRF_QUOTA_SCOPE, day));
   };
 
   app.get('/', async (c) => {
@@ -146,13 +147,13 @@ ${sizeChart(vs.map((v) => v.release.entry))}</section>
 <section aria-labelledby="check-h"><h2 id="check-h">Check a root</h2>${checkForm()}</section>
 ${await oprf()}
 <section aria-labelledby="pol-h"><h2 id="pol-h">Policy</h2><p>Policy ${deps.state.current()?.entry.sequence ?? '?'} is in force: ${deps.state.current()?.entry.orgs.length ?? 0} organisations, ${deps.state.current()?.entry.witnesses.length ?? 0} witnesses. <a href="/policy">Organisations, witnesses, thresholds and history</a>.</p></section>`;
-    return page(c, 'Overview', body);
+    return page('Overview', body);
   });
 
   app.get('/releases', async (c) => {
     ctx.strictPath(c);
     const { views: vs } = await views();
-    return page(c, 'Releases', html`<h1>Releases</h1>${sizeChart(vs.map((v) => v.release.entry))}${releaseTable(vs, `All ${vs.length} releases, newest first`)}`);
+    return page('Releases', html`<h1>Releases</h1>${sizeChart(vs.map((v) => v.release.entry))}${releaseTable(vs, `All ${vs.length} releases, newest first`)}`);
   });
 
   app.get('/releases/:n', async (c) => {
@@ -160,7 +161,7 @@ ${await oprf()}
     const n = c.req.param('n');
     await index.refresh();
     const r = /^[1-9][0-9]{0,15}$/.test(n) ? index.release(Number(n)) : undefined;
-    if (r === undefined) return page(c, 'No such release', html`<h1>No such release</h1><p>This log holds no release ${n}. <a href="/releases">All releases</a>.</p>`, 404);
+    if (r === undefined) return page('No such release', html`<h1>No such release</h1><p>This log holds no release ${n}. <a href="/releases">All releases</a>.</p>`, 404);
     const cosigned = await index.latestCosigned();
     const v = await index.view(r, cosigned?.times);
     const p = v.policy?.entry;
@@ -184,22 +185,22 @@ ${await oprf()}
       outcome = await intersectionOutcome(ctx, r, rows, p?.minOrgs, p?.minJurisdictions, p?.maxEntries);
       outcomes.set(key, outcome);
     }
-    return page(c, `Release ${r.entry.sequence}`, releasePage(v, rows, outcome));
+    return page(`Release ${r.entry.sequence}`, releasePage(v, rows, outcome));
   });
 
   app.get('/policy', async (c) => {
     ctx.strictPath(c);
     await index.refresh();
-    return page(c, 'Policy', policyPage(deps.state.current(), deps.state.policies(), index.policyEntries));
+    return page('Policy', policyPage(deps.state.current(), deps.state.policies(), index.policyEntries));
   });
 
   app.get('/check', async (c) => {
     ctx.strictPath(c);
     const q = c.req.query('root');
-    if (q === undefined || q.trim() === '') return page(c, 'Check a root', html`<h1>Check a root</h1>${checkForm()}`);
+    if (q === undefined || q.trim() === '') return page('Check a root', html`<h1>Check a root</h1>${checkForm()}`);
     const root = parseRootInput(q);
     if (root === undefined) {
-      return page(c, 'Check a root', html`<h1>Check a root</h1>${checkForm(q)}<p id="answer" role="status" class="bad">That is not a database root: a root is 32 bytes, pasted as 44 base64 or 64 hex characters.</p>`, 400);
+      return page('Check a root', html`<h1>Check a root</h1>${checkForm(q)}<p id="answer" role="status" class="bad">That is not a database root: a root is 32 bytes, pasted as 44 base64 or 64 hex characters.</p>`, 400);
     }
     const { views: vs } = await views();
     const hits = vs.filter((v) => equalBytes(v.release.entry.database.root, root));
@@ -219,7 +220,6 @@ ${await oprf()}
       })}`;
     }
     return page(
-      c,
       'Check a root',
       html`<h1>Check a root</h1>${checkForm(q)}${answer}<p>This answer comes from this server. <a href="/verify#root=${toHex(root)}">Check the same root in your browser</a> against the log's signatures and witnesses.</p>`,
     );
@@ -259,7 +259,7 @@ ${await oprf()}
 
   app.get('/verify', (c) => {
     ctx.strictPath(c);
-    if (typeof verifyPage === 'string') return page(c, 'Verifying page unavailable', html`<h1>Verifying page unavailable</h1><p>${verifyPage}</p>`, 503);
+    if (typeof verifyPage === 'string') return page('Verifying page unavailable', html`<h1>Verifying page unavailable</h1><p>${verifyPage}</p>`, 503);
     return new Response(verifyPage.body, { headers: verifyPage.headers });
   });
 }
