@@ -39,7 +39,7 @@
 // server's storage; a test's in-memory log). It trusts its source and verifies
 // nothing: a device verifies everything it is handed.
 
-import { EncodingError, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from './bytes.js';
+import { EncodingError, equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from './bytes.js';
 import { CheckpointError, parseCheckpoint } from './checkpoint.js';
 import type { Checkpoint } from './checkpoint.js';
 import { EntryError, parseSignedEntry } from './entries.js';
@@ -243,11 +243,6 @@ function parseLink(x: unknown, what: string): CheckpointLink {
   return { checkpoint, consistency };
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 function parseItem(x: unknown, what: string, f: Uint8Array, type: SignedEntry['entry']['type'], extra: readonly string[] = []): { o: Json; item: ParsedBundleEntry } {
   const o = obj(x, what, ['entry', 'proof'], extra);
@@ -270,7 +265,7 @@ function parseItem(x: unknown, what: string, f: Uint8Array, type: SignedEntry['e
     }
     throw e;
   }
-  if (!sameBytes(proof.checkpoint, f)) malformed(`${what} proof is not against the bundle's checkpoint`);
+  if (!equalBytes(proof.checkpoint, f)) malformed(`${what} proof is not against the bundle's checkpoint`);
   return { o, item: { entry, proof, signed } };
 }
 

@@ -623,6 +623,11 @@ export interface NonMembershipProof {
 }
 
 /** Binary search: [true, index] when present, else [false, insertion point]. */
+/** Is the 32-byte `element` in the sorted database blob? (Binary search.) */
+export function contains(blob: Uint8Array, element: Uint8Array): boolean {
+  return locate(blob, element)[0];
+}
+
 function locate(blob: Uint8Array, element: Uint8Array): [boolean, number] {
   let lo = 0;
   let hi = blob.length / ELEMENT_SIZE;

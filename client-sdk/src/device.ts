@@ -54,7 +54,7 @@
 // - The database bytes are copied once on entry, so a caller mutating its buffer afterwards
 //   cannot change what was verified (VerifiedDatabase.has reads the copy).
 
-import { compareBytes, equalBytes, toHex } from './bytes.js';
+import { equalBytes, toHex } from './bytes.js';
 import { parseBundle, BundleError } from './bundle.js';
 import type { CheckpointLink, ParsedBundle, ParsedBundleEntry } from './bundle.js';
 import { CheckpointError, openCheckpoint, parseCheckpoint } from './checkpoint.js';
@@ -62,7 +62,7 @@ import type { Checkpoint } from './checkpoint.js';
 import type { LogClient } from './client.js';
 import { CosignatureError, aliveAt, newCosignatureVerifier, seenBy, verifyCosignatures } from './cosignature.js';
 import type { CosignatureVerifier } from './cosignature.js';
-import { DatabaseError, ELEMENT_SIZE, isSubset, parseDatabase } from './database.js';
+import { contains, DatabaseError, ELEMENT_SIZE, isSubset, parseDatabase } from './database.js';
 import { EntryError, parseSignedEntry } from './entries.js';
 import type { PolicyEntry, ReleaseEntry, SignedEntry } from './entries.js';
 import { ConcordError } from './errors.js';
@@ -566,16 +566,7 @@ export async function openDatabase(o: OpenOptions): Promise<VerifiedDatabase> {
     usable: (t: number): boolean => t <= usableUntil,
     has(element: Uint8Array): boolean {
       if (!(element instanceof Uint8Array) || element.length !== ELEMENT_SIZE) return false;
-      let lo = 0;
-      let hi = count;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        const c = compareBytes(database.subarray(mid * ELEMENT_SIZE, (mid + 1) * ELEMENT_SIZE), element);
-        if (c === 0) return true;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-      }
-      return false;
+      return contains(database, element);
     },
   });
 }
