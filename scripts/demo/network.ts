@@ -111,10 +111,13 @@ interface ReleaseJson {
 interface RoundState {
   contributed: string[];
   release1?: number;
+  /** The database of release 1 as `concord-log release` reported it. */
+  database1?: { root: string; count: number };
   endorsed1: string[];
   deviceRelease?: number;
   audited?: boolean;
   release2?: number;
+  database2?: { root: string; count: number };
   endorsed2: string[];
 }
 
@@ -428,6 +431,7 @@ export class DemoNetwork {
       const r = await this.must('log', ['release', '--data', this.dataDir, '--log', this.url, '--json']);
       const j = JSON.parse(r.stdout) as ReleaseJson;
       st.release1 = j.sequence;
+      st.database1 = j.database;
       this.saveState(st);
       const rep = j.report;
       this.say(`  ${rep.distinct} distinct blinded entries in ${rep.contributions} contributions:`);
@@ -499,6 +503,7 @@ export class DemoNetwork {
       const r = await this.must('log', ['release', '--data', this.dataDir, '--log', this.url, '--exclude', this.file('exclude.txt'), '--json']);
       const j = JSON.parse(r.stdout) as ReleaseJson;
       st.release2 = j.sequence;
+      st.database2 = j.database;
       this.saveState(st);
       this.say(`  release ${j.sequence}: ${j.database.count} entries (excluded ${j.report.excluded}), root ${j.database.root}`);
     }
@@ -518,9 +523,13 @@ export class DemoNetwork {
     this.saveState(st);
     this.showDevice(device2!);
 
+    // What the release builder reported (the device's view is returned beside it, for comparison;
+    // a state file written before the builder's report was kept falls back to the device's).
+    const reported = (db: { root: string; count: number } | undefined, d: VerifiedDatabase): { root: string; count: number } =>
+      db === undefined ? { root: toBase64(d.root), count: d.count } : { root: db.root, count: db.count };
     return {
-      release1: { sequence: st.release1, root: toBase64(device1!.root), count: device1!.count },
-      release2: { sequence: st.release2, root: toBase64(device2!.root), count: device2!.count },
+      release1: { sequence: st.release1, ...reported(st.database1, device1!) },
+      release2: { sequence: st.release2, ...reported(st.database2, device2!) },
       deviceBeforeNotice,
       device1: device1!,
       device2: device2!,
