@@ -364,7 +364,8 @@ export async function buildRelease(o: ReleaseOptions): Promise<ReleaseResult> {
   const rule = { minOrgs: p.minOrgs, minJurisdictions: p.minJurisdictions };
   const candidates = intersectContributions(blobs, rule);
   const applied = intersectTwo(exclude, candidates.elements);
-  const db = intersectContributions(blobs, rule, applied);
+  // Without an exclusion that removes something, the second pass would repeat the first.
+  const db = applied.length === 0 ? candidates : intersectContributions(blobs, rule, applied);
   if (db.count > p.maxEntries) {
     throw new ReleaseError('too-many-entries', `the database would hold ${db.count} elements; the policy's max-entries is ${p.maxEntries}`);
   }
